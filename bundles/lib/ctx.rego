@@ -1,0 +1,98 @@
+# Type-safe accessors for the AgentActionV1 input.
+#
+# Why this exists: our engine (regorus) runs with strict built-in errors, and regorus raises an error
+# where OPA returns undefined (e.g. `some x in "a string"`, `upper(5)`, `object.get("str", ...)`). An error
+# fails the whole evaluation, so every policy reads optional or free-form input through these rules,
+# which are simply undefined (or an empty default) when a field is absent or has the wrong type.
+package regent.lib.ctx
+
+# --- agent -------------------------------------------------------------------------------------------
+
+agent_id := input.agent.id if nonempty(input.agent.id)
+
+persona := input.agent.persona if nonempty(input.agent.persona)
+
+# --- user (on whose behalf the agent acts) -------------------------------------------------------------
+
+user_id := input.user.id if nonempty(input.user.id)
+
+# roles as a set of strings; absent or malformed roles = no roles (fail closed).
+roles := {r | some r in input.user.roles; nonempty(r)} if is_array(input.user.roles)
+
+default roles := set()
+
+has_role(role) if role in roles
+
+has_any_role(wanted) if count(roles & wanted) > 0
+
+# user_attr(name): a non-empty string attribute of the user, else undefined.
+user_attr(name) := v if {
+	is_object(input.user.attributes)
+	v := input.user.attributes[name]
+	nonempty(v)
+}
+
+# --- action --------------------------------------------------------------------------------------------
+
+kind := input.action.kind if nonempty(input.action.kind)
+
+tool_present if is_object(input.action.tool)
+
+tool_name := input.action.tool.name if {
+	tool_present
+	nonempty(input.action.tool.name)
+}
+
+tool_server := input.action.tool.server if {
+	tool_present
+	nonempty(input.action.tool.server)
+}
+
+# Tool arguments; absent = {} so tools report "missing argument" reasons instead of being undefined.
+args := input.action.tool.args if {
+	tool_present
+	is_object(input.action.tool.args)
+}
+
+default args := {}
+
+args_malformed if {
+	tool_present
+	"args" in object.keys(input.action.tool)
+	not is_object(input.action.tool.args)
+}
+
+resource := input.action.resource if is_object(input.action.resource)
+
+resource_type := resource.type if nonempty(resource.type)
+
+# resource_attr(name): a non-empty string attribute of the resource, else undefined.
+resource_attr(name) := v if {
+	v := resource[name]
+	nonempty(v)
+}
+
+# --- environment -----------------------------------------------------------------------------------------
+# The target environment is context.environment; when absent, the agent's `env` label. An unknown or
+# unrecognised environment is treated as production (fail closed): production-only guards then apply.
+
+environment := input.context.environment if {
+	is_object(input.context)
+	nonempty(input.context.environment)
+} else := input.agent.labels.env if {
+	is_object(input.agent.labels)
+	nonempty(input.agent.labels.env)
+}
+
+default environment := "unknown"
+
+non_production := {"dev", "test", "staging", "sandbox"}
+
+production if not environment in non_production
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+nonempty(x) if {
+	is_string(x)
+	x != ""
+}

@@ -1,0 +1,69 @@
+//! The `regent` command line.
+//!
+//! Exit codes: `0` success; `1` the bundle or policy was refused (invalid archive, failed
+//! tests or cases, bad signature); `2` usage, configuration or I/O errors.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bundle;
+mod keys;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "regent",
+    version,
+    about = "Signed, versioned Rego policy bundles for AI agents"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build, inspect, verify and test policy bundles.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// A failed command: what went wrong, and whether the input (1) or the invocation (2) is at fault.
+#[derive(Debug)]
+pub enum Failure {
+    /// The bundle or policy was refused.
+    Refused(anyhow::Error),
+    /// Usage, configuration or I/O.
+    Usage(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Usage(e.into())
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Bundle(cmd) => bundle::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Regent's control plane: the service and the `regent` CLI.
+
+pub mod cli;
