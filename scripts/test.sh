@@ -12,6 +12,9 @@ require_rust
 step "system packages"
 ensure_packages "${TEST_PACKAGES[@]}"
 
+# `sqlx::query!` is checked against the committed `.sqlx/` data, not a live database.
+export SQLX_OFFLINE=true
+
 step "format"
 cargo fmt --all -- --check
 
@@ -20,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "dependency boundaries"
 scripts/check-deps.sh
+
+step "test database"
+provide_test_database
 
 step "tests"
 cargo test --workspace --locked "$@"

@@ -44,7 +44,7 @@ resource_types := {"employee_record", "hr_document"}
 
 deny contains reason("resource_type_not_allowed", msg) if {
 	core.reads_resource
-	not ctx.resource_type in resource_types
+	not ctx.resource_type_is(resource_types)
 	msg := sprintf("hr-bot may only read resources of type %s", [concat(", ", sort(resource_types))])
 }
 
@@ -72,13 +72,15 @@ employee_record if {
 # The runtime must say which fields it will return; without that list nothing can be scoped.
 deny contains reason("resource_fields_missing", "resource.fields must list the employee_record fields to be returned (1 to 50 names)") if {
 	employee_record
-	not args.string_array(ctx.resource.fields, 1, 50, `^[a-z][a-z0-9_]{0,40}$`)
+	not fields_listed
 }
 
 grants contains reason(record_basis, record_message) if {
 	employee_record
-	args.string_array(ctx.resource.fields, 1, 50, `^[a-z][a-z0-9_]{0,40}$`)
+	fields_listed
 }
+
+fields_listed if args.string_array(ctx.resource.fields, 1, 50, `^[a-z][a-z0-9_]{0,40}$`)
 
 obligations contains {"kind": "redact", "fields": sort(sensitive_requested)} if {
 	employee_record

@@ -90,8 +90,10 @@ has_issue("approval_by_agent", a, _) if a.approver == ctx.agent_id
 
 has_issue("approval_wrong_approver", a, approvers) if {
 	count(approvers) > 0
-	not a.approver in approvers
+	not approver_allowed(a, approvers)
 }
+
+approver_allowed(a, approvers) if a.approver in approvers
 
 well_formed(a) if {
 	ctx.nonempty(a.id)

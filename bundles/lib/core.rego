@@ -49,7 +49,7 @@ deny contains reason("user_role_missing", msg) if {
 # ---- what is asked ------------------------------------------------------------------------------------
 
 deny contains reason("action_kind_invalid", "input.action.kind must be tool_call, data_access or state_change") if {
-	not ctx.kind in kinds
+	not ctx.kind_is(kinds)
 }
 
 deny contains reason("tool_missing", msg) if {
@@ -88,8 +88,8 @@ deny contains reason("tool_server_mismatch", msg) if {
 
 deny contains reason("action_kind_not_allowed", msg) if {
 	granted
-	ctx.kind in kinds
-	not ctx.kind in tool.kinds
+	ctx.kind_is(kinds)
+	not ctx.kind_is(tool.kinds)
 	msg := sprintf("tool %s cannot be used in a %s action (allowed: %s)", [ctx.tool_name, ctx.kind, concat(", ", sort(tool.kinds))])
 }
 

@@ -1,9 +1,15 @@
 # Type-safe accessors for the AgentActionV1 input.
 #
-# Why this exists: our engine (regorus) runs with strict built-in errors, and regorus raises an error
-# where OPA returns undefined (e.g. `some x in "a string"`, `upper(5)`, `object.get("str", ...)`). An error
-# fails the whole evaluation, so every policy reads optional or free-form input through these rules,
-# which are simply undefined (or an empty default) when a field is absent or has the wrong type.
+# Why this exists:
+# 1. Our engine (regorus) runs with strict built-in errors, and regorus raises an error where OPA returns
+#    undefined (e.g. `some x in "a string"`, `upper(5)`, `object.get("str", ...)`). An error fails the
+#    whole evaluation, so policies read optional or free-form input through these rules, which are
+#    undefined (or an empty default) when a field is absent or has the wrong type.
+# 2. Negation differs between the engines when a call's argument is undefined: for
+#    `not f(input.missing)` (also `not input.missing in s`) OPA evaluates the argument outside the
+#    `not` - undefined, so the whole rule body fails - while regorus evaluates it inside - `not` succeeds.
+#    Portable policies therefore negate only rule names (`not fields_listed`) or calls whose arguments
+#    are always defined: arg(name) and resource_field(name) return null for an absent field.
 package regent.lib.ctx
 
 # --- agent -------------------------------------------------------------------------------------------
@@ -56,6 +62,9 @@ args := input.action.tool.args if {
 
 default args := {}
 
+# arg(name): the tool argument `name`, or null when absent. Always defined (safe under `not`).
+arg(name) := object.get(args, name, null)
+
 args_malformed if {
 	tool_present
 	"args" in object.keys(input.action.tool)
@@ -65,6 +74,16 @@ args_malformed if {
 resource := input.action.resource if is_object(input.action.resource)
 
 resource_type := resource.type if nonempty(resource.type)
+
+# resource_field(name): a field of the resource, or null when absent. Always defined (safe under `not`).
+resource_field(name) := object.get(resource, name, null) if resource
+else := null
+
+# kind_is(kinds): the action kind is one of `kinds` (a rule, so safe to negate).
+kind_is(kinds) if kind in kinds
+
+# resource_type_is(types): the resource's type is one of `types`.
+resource_type_is(types) if resource_type in types
 
 # resource_attr(name): a non-empty string attribute of the resource, else undefined.
 resource_attr(name) := v if {

@@ -17,7 +17,7 @@ deny(limits) := {r | some name, limit in limits; some r in check(name, limit)}
 
 check(name, _) := {reason("usage_missing", msg)} if {
 	counter := counters[name]
-	not is_number(usage[counter])
+	not is_number(object.get(usage, counter, null))
 	msg := sprintf("context.usage.%s is missing, so the rate limit cannot be enforced", [counter])
 }
 

@@ -43,13 +43,15 @@ class(stmt) := "dml" if {
 
 class(stmt) := "read" if {
 	count(keywords(stmt)) == 0
-	verb(stmt) in read_verbs
+	starts_with_read_verb(stmt)
 }
 
 class(stmt) := "unknown" if {
 	count(keywords(stmt)) == 0
-	not verb(stmt) in read_verbs
+	not starts_with_read_verb(stmt)
 }
+
+starts_with_read_verb(stmt) if verb(stmt) in read_verbs
 
 writes(stmt) if class(stmt) in {"dml", "ddl"}
 

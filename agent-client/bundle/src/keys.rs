@@ -205,6 +205,25 @@ impl PublicKey {
     pub(crate) fn decoding(&self) -> &DecodingKey {
         &self.decoding
     }
+
+    /// The key as a JWK (`kty`, `crv`/`x`/`y` or `n`/`e`, `kid`, `alg`, `use: sig`).
+    pub fn to_jwk(&self) -> Result<serde_json::Value, KeyError> {
+        let jwk = jsonwebtoken::jwk::Jwk::from_decoding_key(&self.decoding, Some(self.algorithm.jwt()))
+            .map_err(|e| KeyError::InvalidKey {
+                algorithm: self.algorithm,
+                detail: e.to_string(),
+            })?;
+        let mut value = serde_json::to_value(jwk).map_err(|e| KeyError::InvalidKey {
+            algorithm: self.algorithm,
+            detail: e.to_string(),
+        })?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("kid".into(), self.kid.clone().into());
+            map.insert("use".into(), "sig".into());
+            map.insert("alg".into(), self.algorithm.as_str().into());
+        }
+        Ok(value)
+    }
 }
 
 /// The set of keys a verifier trusts, by `kid`. Several keys allow rotation.

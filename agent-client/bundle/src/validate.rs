@@ -104,6 +104,13 @@ pub fn compile(bundle: &Bundle) -> Result<Compiled, ValidateError> {
     engine.add_data(data).map_err(|e| ValidateError::Data {
         detail: e.to_string(),
     })?;
+    // Evaluating once prepares the engine (rule index, schedules); clones made afterwards
+    // share that work instead of each paying it on their first evaluation.
+    engine
+        .eval_query("true".into(), false)
+        .map_err(|e| ValidateError::Data {
+            detail: format!("cannot prepare the policy: {e}"),
+        })?;
     let modules = engine
         .get_modules()
         .iter()

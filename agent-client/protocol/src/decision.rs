@@ -32,9 +32,14 @@ pub struct ReasonV1 {
 
 /// Something the agent must do when it acts, e.g. `{"kind":"redact","fields":["salary"]}`.
 ///
-/// `kind` selects the meaning; every other key is a parameter. Known kinds are [`ObligationV1::REDACT`] (parameter
-/// `fields`: array of strings) and [`ObligationV1::REQUIRE_APPROVAL`] (parameter `approver_role`: string). An agent
-/// that meets a kind it does not know must not act.
+/// `kind` selects the meaning; every other key is a parameter. Known kinds, whose parameters are checked:
+/// - [`ObligationV1::REDACT`]: `fields` (array of strings, required);
+/// - [`ObligationV1::REQUIRE_APPROVAL`]: `action` (string: what needs approving, by convention the tool name),
+///   `approvers` (array of user ids allowed to approve), `approver_role` (string) — all optional; none means anyone
+///   but the requester may approve. This is the shape `bundles/lib/approvals.rego` emits.
+///
+/// Other kinds (e.g. `notify`, `limit_results`) pass through unchecked. An agent that meets a kind it does not
+/// know must not act.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObligationV1 {
     /// e.g. `redact`. Must not be empty.
@@ -80,7 +85,7 @@ pub enum DecisionError {
         /// Position in `obligations`.
         index: usize,
     },
-    /// A known obligation kind lacks its parameter or has it in the wrong type.
+    /// A known obligation kind lacks a required parameter or has one of the wrong type.
     #[error("obligations[{index}].{param} must be {expected} when kind is `{kind}`")]
     BadParam {
         /// Position in `obligations`.
@@ -182,9 +187,9 @@ impl ObligationV1 {
         Self::new(Self::REDACT).with_param("fields", fields)
     }
 
-    /// `{"kind":"require_approval","approver_role":…}`.
-    pub fn require_approval(approver_role: impl Into<String>) -> Self {
-        Self::new(Self::REQUIRE_APPROVAL).with_param("approver_role", approver_role.into())
+    /// `{"kind":"require_approval","action":…}`; add `approvers` or `approver_role` with [`Self::with_param`].
+    pub fn require_approval(action: impl Into<String>) -> Self {
+        Self::new(Self::REQUIRE_APPROVAL).with_param("action", action.into())
     }
 
     /// Adds a parameter.
@@ -200,22 +205,55 @@ impl ObligationV1 {
         if self.params.contains_key("kind") {
             return Err(DecisionError::KindInParams { index });
         }
-        let bad = |kind, param, expected| DecisionError::BadParam {
-            index,
-            kind,
-            param,
-            expected,
-        };
         match self.kind.as_str() {
-            Self::REDACT => match self.params.get("fields") {
-                Some(Value::Array(fields)) if fields.iter().all(Value::is_string) => Ok(()),
-                _ => Err(bad(Self::REDACT, "fields", "an array of strings")),
-            },
-            Self::REQUIRE_APPROVAL => match self.params.get("approver_role") {
-                Some(Value::String(_)) => Ok(()),
-                _ => Err(bad(Self::REQUIRE_APPROVAL, "approver_role", "a string")),
-            },
+            Self::REDACT => self.param(index, Self::REDACT, "fields", Required::Yes, Type::Strings),
+            Self::REQUIRE_APPROVAL => {
+                let kind = Self::REQUIRE_APPROVAL;
+                self.param(index, kind, "action", Required::No, Type::String)?;
+                self.param(index, kind, "approvers", Required::No, Type::Strings)?;
+                self.param(index, kind, "approver_role", Required::No, Type::String)
+            }
             _ => Ok(()),
         }
     }
+
+    fn param(
+        &self,
+        index: usize,
+        kind: &'static str,
+        param: &'static str,
+        required: Required,
+        expected: Type,
+    ) -> Result<(), DecisionError> {
+        let ok = match (self.params.get(param), expected) {
+            (None, _) => required == Required::No,
+            (Some(Value::String(_)), Type::String) => true,
+            (Some(Value::Array(items)), Type::Strings) => items.iter().all(Value::is_string),
+            (Some(_), _) => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(DecisionError::BadParam {
+            index,
+            kind,
+            param,
+            expected: match expected {
+                Type::String => "a string",
+                Type::Strings => "an array of strings",
+            },
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Required {
+    Yes,
+    No,
+}
+
+#[derive(Clone, Copy)]
+enum Type {
+    String,
+    Strings,
 }

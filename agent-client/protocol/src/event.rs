@@ -202,14 +202,12 @@ impl DecisionEventV1 {
             Some(result) => result.get("allow").and_then(Value::as_bool),
             None => None,
         });
-        if self.reasons.is_empty() {
-            if let Some(Value::Array(reasons)) = self.result.as_ref().and_then(|r| r.get("reasons"))
-            {
-                self.reasons = reasons
-                    .iter()
-                    .filter_map(|r| ReasonV1::deserialize(r).ok())
-                    .collect();
-            }
+        let reasons = self.result.as_ref().and_then(|r| r.get("reasons"));
+        if let (true, Some(Value::Array(reasons))) = (self.reasons.is_empty(), reasons) {
+            self.reasons = reasons
+                .iter()
+                .filter_map(|r| ReasonV1::deserialize(r).ok())
+                .collect();
         }
     }
 

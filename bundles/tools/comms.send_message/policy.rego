@@ -29,7 +29,7 @@ default persona_cfg := {}
 email_pattern := `^[a-z0-9._+-]{1,64}@[a-z0-9.-]{1,253}$`
 
 deny contains reason("recipients_invalid", msg) if {
-	not args.string_array(ctx.args.to, 1, cfg.max_recipients, email_pattern)
+	not args.string_array(ctx.arg("to"), 1, cfg.max_recipients, email_pattern)
 	msg := sprintf("args.to must list 1 to %s lower-case e-mail addresses", [format_int(cfg.max_recipients, 10)])
 }
 
@@ -39,12 +39,12 @@ deny contains reason("external_recipient", msg) if {
 }
 
 deny contains reason("subject_invalid", msg) if {
-	not args.string_between(ctx.args.subject, 1, cfg.max_subject)
+	not args.string_between(ctx.arg("subject"), 1, cfg.max_subject)
 	msg := sprintf("args.subject must be 1 to %s characters", [format_int(cfg.max_subject, 10)])
 }
 
 deny contains reason("body_invalid", msg) if {
-	not args.string_between(ctx.args.body, 1, cfg.max_body)
+	not args.string_between(ctx.arg("body"), 1, cfg.max_body)
 	msg := sprintf("args.body must be 1 to %s characters", [format_int(cfg.max_body, 10)])
 }
 
@@ -67,8 +67,10 @@ grants contains reason("internal_message", "a message to internal recipients tha
 
 external := {addr |
 	some addr in args.as_set(ctx.args.to)
-	not split(addr, "@")[1] in cfg.allowed_domains
+	not internal_address(addr)
 }
+
+internal_address(addr) if split(addr, "@")[1] in cfg.allowed_domains
 
 has_attachments if {
 	is_array(ctx.args.attachments)

@@ -21,16 +21,16 @@ employee_id_pattern := `^e-[0-9]{1,10}$`
 field_pattern := `^[a-z][a-z0-9_]{0,40}$`
 
 deny contains reason("employee_id_invalid", "args.employee_id must look like e-123") if {
-	not args.matches(employee_id_pattern, ctx.args.employee_id)
+	not args.matches(employee_id_pattern, ctx.arg("employee_id"))
 }
 
 deny contains reason("fields_invalid", "args.fields must list 1 to 30 field names (lower-case, e.g. name, salary)") if {
-	not args.string_array(ctx.args.fields, 1, 30, field_pattern)
+	not args.string_array(ctx.arg("fields"), 1, 30, field_pattern)
 }
 
 # Without the resource description the persona cannot scope fields: fail closed.
 deny contains reason("resource_required", "the call must carry the employee_record it reads in action.resource") if {
-	not ctx.resource_type == "employee_record"
+	not ctx.resource_type_is({"employee_record"})
 }
 
 deny contains reason("resource_mismatch", msg) if {

@@ -23,7 +23,7 @@ default_max_results := 10
 max_results_cap := 25
 
 deny contains reason("query_invalid", "args.query must be a string of 3 to 200 characters") if {
-	not args.string_between(ctx.args.query, 3, 200)
+	not args.string_between(ctx.arg("query"), 3, 200)
 }
 
 deny contains reason("query_targets_employee", "the query names an employee id; look people up with hr.get_employee_record, which applies field scoping") if {
@@ -33,13 +33,13 @@ deny contains reason("query_targets_employee", "the query names an employee id; 
 
 deny contains reason("collection_not_allowed", msg) if {
 	"collection" in object.keys(ctx.args)
-	not ctx.args.collection in collections
+	not ctx.arg("collection") in collections
 	msg := sprintf("args.collection must be one of %s", [concat(", ", sort(collections))])
 }
 
 deny contains reason("max_results_invalid", msg) if {
 	"max_results" in object.keys(ctx.args)
-	not args.int_between(ctx.args.max_results, 1, max_results_cap)
+	not args.int_between(ctx.arg("max_results"), 1, max_results_cap)
 	msg := sprintf("args.max_results must be an integer from 1 to %s", [format_int(max_results_cap, 10)])
 }
 

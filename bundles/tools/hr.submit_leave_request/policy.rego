@@ -24,7 +24,7 @@ cfg := data.regent.tools.hr_submit_leave_request.config
 day_ns := 86400000000000
 
 deny contains reason("leave_type_invalid", msg) if {
-	not args.one_of(ctx.args.leave_type, cfg.leave_types)
+	not args.one_of(ctx.arg("leave_type"), cfg.leave_types)
 	msg := sprintf("args.leave_type must be one of %s", [concat(", ", cfg.leave_types)])
 }
 
@@ -33,7 +33,7 @@ deny contains reason("dates_invalid", "args.start_date and args.end_date must be
 }
 
 deny contains reason("days_invalid", msg) if {
-	not args.int_between(ctx.args.days, 1, cfg.max_days)
+	not args.int_between(ctx.arg("days"), 1, cfg.max_days)
 	msg := sprintf("args.days must be an integer from 1 to %s", [format_int(cfg.max_days, 10)])
 }
 

@@ -28,7 +28,7 @@ deny contains reason("role_missing", "only users with the hr_admin role may chan
 }
 
 deny contains reason("employee_id_invalid", "args.employee_id must look like e-123") if {
-	not args.matches(`^e-[0-9]{1,10}$`, ctx.args.employee_id)
+	not args.matches(`^e-[0-9]{1,10}$`, ctx.arg("employee_id"))
 }
 
 deny contains reason("resource_required", "the call must carry the target employee_record (id, owner, org) in action.resource") if {
@@ -41,7 +41,7 @@ deny contains reason("resource_mismatch", "args.employee_id does not match the a
 
 deny contains reason("cross_org_change", msg) if {
 	record
-	not record.org == ctx.user_attr("org")
+	not same_org
 	msg := "hr_admins may change compensation only for employees of their own org (user.attributes.org must equal resource.org)"
 }
 
@@ -67,7 +67,7 @@ deny contains reason("change_exceeds_limit", msg) if {
 }
 
 deny contains reason("currency_not_allowed", msg) if {
-	not args.one_of(ctx.args.currency, cfg.currencies)
+	not args.one_of(ctx.arg("currency"), cfg.currencies)
 	msg := sprintf("args.currency must be one of %s", [concat(", ", cfg.currencies)])
 }
 
@@ -92,6 +92,8 @@ obligations contains {"kind": "notify", "channel": "hr-compensation-audit"}
 # --- helpers --------------------------------------------------------------------------------------------
 
 record := ctx.resource if ctx.resource_type == "employee_record"
+
+same_org if record.org == ctx.user_attr("org")
 
 salaries_ok if {
 	args.int_between(ctx.args.current_salary, 1, 100000000)

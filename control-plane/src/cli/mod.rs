@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod bundle;
 mod keys;
+pub mod server;
+mod up;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +31,18 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Run the control plane.
+    Serve(server::ConfigArgs),
+    /// Apply database migrations.
+    Migrate(server::ConfigArgs),
+    /// Create, revoke and list API tokens (talks to the database directly).
+    #[command(subcommand)]
+    Tokens(server::TokensCommand),
+    /// Start the whole stack: embedded Postgres, local registry, server, personas pushed.
+    Up(up::UpArgs),
+    /// Run only the private PostgreSQL and print its URL (for scripts/test.sh).
+    #[command(hide = true)]
+    DevPostgres(up::DevPostgresArgs),
 }
 
 /// A failed command: what went wrong, and whether the input (1) or the invocation (2) is at fault.
@@ -54,6 +68,11 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Serve(args) => server::serve(&args),
+        Command::Migrate(args) => server::migrate(&args),
+        Command::Tokens(cmd) => server::tokens(cmd),
+        Command::Up(args) => up::up(&args),
+        Command::DevPostgres(args) => up::dev_postgres(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

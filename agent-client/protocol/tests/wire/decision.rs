@@ -11,12 +11,30 @@ fn valid_decisions() -> Vec<DecisionV1> {
         DecisionV1::allow(),
         DecisionV1::deny(reason_code::UNDEFINED, "policy hr-bot returned no decision"),
         DecisionV1::allow()
-            .with_reason(ReasonV1::new("own_record", "users may read their own record"))
+            .with_reason(ReasonV1::new(
+                "own_record",
+                "users may read their own record",
+            ))
             .with_obligation(ObligationV1::redact(["salary", "bank_account"]))
             .with_obligation(ObligationV1::redact(Vec::<String>::new())),
-        DecisionV1::deny("salary_requires_hr_admin", "reading salary needs the hr_admin role")
-            .with_obligation(ObligationV1::require_approval("hr_admin"))
-            .with_obligation(ObligationV1::new("notify").with_param("channel", "#hr-audit").with_param("level", 2)),
+        DecisionV1::deny(
+            "salary_requires_hr_admin",
+            "reading salary needs the hr_admin role",
+        )
+        .with_obligation(
+            ObligationV1::require_approval("hr.get_employee_record")
+                .with_param("approver_role", "hr_admin"),
+        )
+        .with_obligation(
+            ObligationV1::require_approval("deploy.release")
+                .with_param("approvers", json!(["u-1", "u-2"])),
+        )
+        .with_obligation(ObligationV1::new(ObligationV1::REQUIRE_APPROVAL))
+        .with_obligation(
+            ObligationV1::new("notify")
+                .with_param("channel", "#hr-audit")
+                .with_param("level", 2),
+        ),
     ]
 }
 
@@ -26,7 +44,11 @@ fn valid_decisions_pass_both_and_round_trip() {
     for decision in valid_decisions() {
         decision.validate().unwrap();
         let json = serde_json::to_value(&decision).unwrap();
-        assert!(schema.is_valid(&json), "{json}: {:?}", schema_errors(&schema, &json));
+        assert!(
+            schema.is_valid(&json),
+            "{json}: {:?}",
+            schema_errors(&schema, &json)
+        );
         assert_eq!(DecisionV1::from_value(json).unwrap(), decision);
         let bytes = serde_json::to_vec(&decision).unwrap();
         assert_eq!(DecisionV1::from_json(&bytes).unwrap(), decision);
@@ -49,10 +71,18 @@ fn fail_closed_deny_has_one_reason() {
 #[test]
 fn obligations_serialise_flat() {
     let json = serde_json::to_value(&valid_decisions()[3]).unwrap();
-    assert_eq!(json["obligations"][0], json!({"kind": "require_approval", "approver_role": "hr_admin"}));
-    assert_eq!(json["obligations"][1], json!({"kind": "notify", "channel": "#hr-audit", "level": 2}));
-    let read = DecisionV1::from_value(json!({"allow": true, "obligations": [{"kind": "redact", "fields": ["salary"]}]}))
-        .unwrap();
+    assert_eq!(
+        json["obligations"][0],
+        json!({"kind": "require_approval", "action": "hr.get_employee_record", "approver_role": "hr_admin"})
+    );
+    assert_eq!(
+        json["obligations"][3],
+        json!({"kind": "notify", "channel": "#hr-audit", "level": 2})
+    );
+    let read = DecisionV1::from_value(
+        json!({"allow": true, "obligations": [{"kind": "redact", "fields": ["salary"]}]}),
+    )
+    .unwrap();
     assert_eq!(read.obligations[0].kind, ObligationV1::REDACT);
     assert_eq!(read.obligations[0].params["fields"], json!(["salary"]));
     assert!(read.reasons.is_empty());
@@ -62,7 +92,11 @@ fn obligations_serialise_flat() {
 fn schema_examples_are_valid_decisions() {
     let schema = validator(DECISION_V1);
     for example in examples(DECISION_V1) {
-        assert!(schema.is_valid(&example), "{:?}", schema_errors(&schema, &example));
+        assert!(
+            schema.is_valid(&example),
+            "{:?}",
+            schema_errors(&schema, &example)
+        );
         let decision = DecisionV1::from_value(example.clone()).unwrap();
         assert_eq!(Some(&json!(decision.allow)), example.get("allow"));
     }
@@ -70,9 +104,13 @@ fn schema_examples_are_valid_decisions() {
 
 fn check_rejected(name: &str, document: Value, expect: fn(&DecisionError) -> bool) {
     let schema = validator(DECISION_V1);
-    assert!(!schema.is_valid(&document), "{name}: the schema accepted {document}");
-    match DecisionV1::from_value(document.clone()) {
-        Ok(_) => panic!("{name}: from_value accepted {document}"),
+    assert!(
+        !schema.is_valid(&document),
+        "{name}: the schema accepted {document}"
+    );
+    let shown = document.to_string();
+    match DecisionV1::from_value(document) {
+        Ok(_) => panic!("{name}: from_value accepted {shown}"),
         Err(e) => assert!(expect(&e), "{name}: unexpected error `{e}`"),
     }
 }
@@ -85,35 +123,106 @@ fn invalid_decisions_are_rejected_by_both() {
     check_rejected("allow a string", json!({"allow": "yes"}), malformed);
     check_rejected("undefined-as-null", Value::Null, malformed);
     check_rejected("bare boolean", json!(true), malformed);
-    check_rejected("unknown key", json!({"allow": true, "obligation": []}), malformed);
-    check_rejected("reason without message", json!({"allow": false, "reasons": [{"code": "x"}]}), malformed);
-    check_rejected("reason as a string", json!({"allow": false, "reasons": ["no"]}), malformed);
-    check_rejected("reason with extra key", json!({"allow": false, "reasons": [{"code": "x", "message": "m", "rule": "r"}]}), malformed);
-    check_rejected("obligation without kind", json!({"allow": true, "obligations": [{"fields": []}]}), malformed);
+    check_rejected(
+        "unknown key",
+        json!({"allow": true, "obligation": []}),
+        malformed,
+    );
+    check_rejected(
+        "reason without message",
+        json!({"allow": false, "reasons": [{"code": "x"}]}),
+        malformed,
+    );
+    check_rejected(
+        "reason as a string",
+        json!({"allow": false, "reasons": ["no"]}),
+        malformed,
+    );
+    check_rejected(
+        "reason with extra key",
+        json!({"allow": false, "reasons": [{"code": "x", "message": "m", "rule": "r"}]}),
+        malformed,
+    );
+    check_rejected(
+        "obligation without kind",
+        json!({"allow": true, "obligations": [{"fields": []}]}),
+        malformed,
+    );
     check_rejected(
         "empty obligation kind",
         json!({"allow": true, "obligations": [{"kind": ""}]}),
         |e| matches!(e, DecisionError::EmptyObligationKind { index: 0 }),
     );
-    check_rejected("redact without fields", json!({"allow": true, "obligations": [{"kind": "redact"}]}), bad_param);
+    check_rejected(
+        "redact without fields",
+        json!({"allow": true, "obligations": [{"kind": "redact"}]}),
+        bad_param,
+    );
     check_rejected(
         "redact fields not strings",
         json!({"allow": true, "obligations": [{"kind": "redact", "fields": ["a", 1]}]}),
         bad_param,
     );
     check_rejected(
-        "require_approval without approver_role",
-        json!({"allow": true, "obligations": [{"kind": "redact", "fields": []}, {"kind": "require_approval"}]}),
-        |e| matches!(e, DecisionError::BadParam { index: 1, param: "approver_role", .. }),
+        "require_approval with approvers not strings",
+        json!({"allow": true, "obligations": [{"kind": "redact", "fields": []}, {"kind": "require_approval", "approvers": "u-1"}]}),
+        |e| {
+            matches!(
+                e,
+                DecisionError::BadParam {
+                    index: 1,
+                    param: "approvers",
+                    ..
+                }
+            )
+        },
+    );
+    check_rejected(
+        "require_approval with a numeric action",
+        json!({"allow": false, "obligations": [{"kind": "require_approval", "action": 7}]}),
+        |e| {
+            matches!(
+                e,
+                DecisionError::BadParam {
+                    index: 0,
+                    param: "action",
+                    ..
+                }
+            )
+        },
+    );
+    check_rejected(
+        "require_approval with a role list",
+        json!({"allow": false, "obligations": [{"kind": "require_approval", "approver_role": ["hr_admin"]}]}),
+        |e| {
+            matches!(
+                e,
+                DecisionError::BadParam {
+                    index: 0,
+                    param: "approver_role",
+                    ..
+                }
+            )
+        },
     );
 }
 
 #[test]
 fn error_messages_name_the_field() {
-    let error = DecisionV1::from_value(json!({"allow": true, "obligations": [{"kind": "redact", "fields": "salary"}]}))
-        .unwrap_err();
-    assert_eq!(error.to_string(), "obligations[0].fields must be an array of strings when kind is `redact`");
+    let error = DecisionV1::from_value(
+        json!({"allow": true, "obligations": [{"kind": "redact", "fields": "salary"}]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "obligations[0].fields must be an array of strings when kind is `redact`"
+    );
     let mut decision = DecisionV1::allow().with_obligation(ObligationV1::new("notify"));
-    decision.obligations[0].params.insert("kind".into(), json!("redact"));
-    assert!(matches!(decision.validate(), Err(DecisionError::KindInParams { index: 0 })));
+    decision.obligations[0]
+        .params
+        .insert("kind".into(), json!("redact"));
+    assert!(matches!(
+        decision.validate(),
+        Err(DecisionError::KindInParams { index: 0 })
+    ));
 }

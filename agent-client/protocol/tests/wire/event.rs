@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use regent_protocol::schema::DECISION_EVENT_V1;
 use regent_protocol::{DecisionEventV1, ReasonV1};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{examples, fixture, schema_errors, validator};
 
@@ -16,35 +16,64 @@ fn stock_opa_events_parse_and_match_the_schema() {
     let schema = validator(DECISION_EVENT_V1);
     let raw = fixture("opa-decision-events.json");
     for event in raw.as_array().unwrap() {
-        assert!(schema.is_valid(event), "{:?}", schema_errors(&schema, event));
+        assert!(
+            schema.is_valid(event),
+            "{:?}",
+            schema_errors(&schema, event)
+        );
     }
     let events = stock_events();
     assert_eq!(events.len(), 5);
 
     let first = &events[0];
     assert_eq!(first.decision_id, "4ca636c1-55e4-417a-b1d8-4aceb67960d1");
-    assert_eq!(first.bundles["hr-bot"].revision.as_deref(), Some("hr-bot-42"));
+    assert_eq!(
+        first.bundles["hr-bot"].revision.as_deref(),
+        Some("hr-bot-42")
+    );
     assert_eq!(first.req_id, Some(7));
-    assert_eq!(first.timestamp.to_rfc3339(), "2026-11-24T10:15:00.123456789+00:00");
-    assert!(first.persona.is_none() && first.allow.is_none(), "stock OPA sends no Regent fields");
+    assert_eq!(
+        first.timestamp.to_rfc3339(),
+        "2026-11-24T10:15:00.123456789+00:00"
+    );
+    assert!(
+        first.persona.is_none() && first.allow.is_none(),
+        "stock OPA sends no Regent fields"
+    );
 
     let offset = &events[1];
-    assert_eq!(offset.timestamp, "2026-11-24T10:16:00.5Z".parse::<DateTime<Utc>>().unwrap());
+    assert_eq!(
+        offset.timestamp,
+        "2026-11-24T10:16:00.5Z".parse::<DateTime<Utc>>().unwrap()
+    );
     assert!(offset.result.is_none());
 
     let failed = &events[2];
     assert!(failed.labels.is_empty(), "labels: null reads as empty");
-    assert_eq!(failed.error.as_ref().unwrap()["code"], "eval_conflict_error");
+    assert_eq!(
+        failed.error.as_ref().unwrap()["code"],
+        "eval_conflict_error"
+    );
     assert_eq!(failed.erased, ["/input/user/attributes"]);
     assert_eq!(failed.revision.as_deref(), Some("legacy-rev-1"));
-    let headers = &failed.request_context.as_ref().unwrap().http.as_ref().unwrap().headers;
+    let headers = &failed
+        .request_context
+        .as_ref()
+        .unwrap()
+        .http
+        .as_ref()
+        .unwrap()
+        .headers;
     assert_eq!(headers["X-Request-Id"], ["r-1"]);
     assert_eq!(failed.timestamp.timestamp_subsec_nanos(), 1);
 }
 
 #[test]
 fn regent_fields_are_derived_from_input_and_result() {
-    let events: Vec<_> = stock_events().into_iter().map(DecisionEventV1::with_derived_fields).collect();
+    let events: Vec<_> = stock_events()
+        .into_iter()
+        .map(DecisionEventV1::with_derived_fields)
+        .collect();
 
     let denied = &events[0];
     assert_eq!(denied.persona.as_deref(), Some("hr-bot"));
@@ -55,22 +84,40 @@ fn regent_fields_are_derived_from_input_and_result() {
     // Well-formed reasons are kept; a plain-string reason is not a ReasonV1.
     assert_eq!(
         denied.reasons,
-        [ReasonV1::new("salary_requires_hr_admin", "reading salary needs the hr_admin role")]
+        [ReasonV1::new(
+            "salary_requires_hr_admin",
+            "reading salary needs the hr_admin role"
+        )]
     );
 
     let undefined = &events[1];
-    assert_eq!((undefined.user_id.as_deref(), undefined.tool.as_deref()), (Some("u-1002"), None));
-    assert_eq!(undefined.allow, None, "an undefined result is not recorded as a verdict");
+    assert_eq!(
+        (undefined.user_id.as_deref(), undefined.tool.as_deref()),
+        (Some("u-1002"), None)
+    );
+    assert_eq!(
+        undefined.allow, None,
+        "an undefined result is not recorded as a verdict"
+    );
 
     let failed = &events[2];
-    assert_eq!((failed.tool.as_deref(), failed.allow), (Some("hr.update_salary"), None));
+    assert_eq!(
+        (failed.tool.as_deref(), failed.allow),
+        (Some("hr.update_salary"), None)
+    );
 
     let boolean = &events[3];
     assert_eq!((boolean.allow, boolean.tool.as_deref()), (Some(true), None));
 
     let foreign = &events[4];
     assert_eq!(
-        (&foreign.persona, &foreign.agent_id, &foreign.user_id, &foreign.tool, foreign.allow),
+        (
+            &foreign.persona,
+            &foreign.agent_id,
+            &foreign.user_id,
+            &foreign.tool,
+            foreign.allow
+        ),
         (&None, &None, &None, &None, None),
         "a non-Regent input yields no Regent fields"
     );
@@ -86,7 +133,11 @@ fn derived_fields_never_override_what_the_agent_set() {
     assert_eq!(event.persona.as_deref(), Some("set-by-agent"));
     assert_eq!(event.allow, Some(true));
     assert_eq!(event.reasons[0].code, "regent.override");
-    assert_eq!(event.agent_id.as_deref(), Some("hr-bot-7f9c"), "missing ones are still filled");
+    assert_eq!(
+        event.agent_id.as_deref(),
+        Some("hr-bot-7f9c"),
+        "missing ones are still filled"
+    );
 }
 
 fn regent_event() -> DecisionEventV1 {
@@ -114,17 +165,34 @@ fn regent_events_round_trip_and_match_the_schema() {
     let schema = validator(DECISION_EVENT_V1);
     let event = regent_event();
     let json = serde_json::to_value(&event).unwrap();
-    assert!(schema.is_valid(&json), "{:?}", schema_errors(&schema, &json));
-    assert_eq!(json["timestamp"], "2026-11-24T10:15:00.000183412Z", "nanoseconds are kept");
+    assert!(
+        schema.is_valid(&json),
+        "{:?}",
+        schema_errors(&schema, &json)
+    );
+    assert_eq!(
+        json["timestamp"], "2026-11-24T10:15:00.000183412Z",
+        "nanoseconds are kept"
+    );
     assert_eq!(json["revision_sequence"], 42);
-    assert!(json.get("trace_id").is_none() && json.get("erased").is_none(), "absent fields are omitted");
+    assert!(
+        json.get("trace_id").is_none() && json.get("erased").is_none(),
+        "absent fields are omitted"
+    );
     let again: DecisionEventV1 = serde_json::from_value(json).unwrap();
     assert_eq!(again, event);
 
     for event in stock_events() {
         let json = serde_json::to_value(&event).unwrap();
-        assert!(schema.is_valid(&json), "{:?}", schema_errors(&schema, &json));
-        assert_eq!(serde_json::from_value::<DecisionEventV1>(json).unwrap(), event);
+        assert!(
+            schema.is_valid(&json),
+            "{:?}",
+            schema_errors(&schema, &json)
+        );
+        assert_eq!(
+            serde_json::from_value::<DecisionEventV1>(json).unwrap(),
+            event
+        );
     }
 }
 
@@ -134,7 +202,10 @@ fn schema_examples_are_valid_events() {
     for example in examples(DECISION_EVENT_V1) {
         assert!(schema.is_valid(&example));
         let event: DecisionEventV1 = serde_json::from_value(example.clone()).unwrap();
-        assert_eq!(Some(&json!(event.revision_sequence)), example.get("revision_sequence"));
+        assert_eq!(
+            Some(&json!(event.revision_sequence)),
+            example.get("revision_sequence")
+        );
     }
 }
 
@@ -144,11 +215,16 @@ fn events_without_id_or_time_are_rejected_by_both() {
     for missing in ["decision_id", "timestamp"] {
         let mut event = serde_json::to_value(regent_event()).unwrap();
         event.as_object_mut().unwrap().remove(missing);
-        assert!(!schema.is_valid(&event), "schema accepted an event without {missing}");
-        assert!(serde_json::from_value::<DecisionEventV1>(event).is_err(), "serde accepted one without {missing}");
+        assert!(
+            !schema.is_valid(&event),
+            "schema accepted an event without {missing}"
+        );
+        assert!(
+            serde_json::from_value::<DecisionEventV1>(event).is_err(),
+            "serde accepted one without {missing}"
+        );
     }
     let bad_time = json!({"decision_id": "x", "timestamp": "yesterday"});
     assert!(!schema.is_valid(&bad_time));
     assert!(serde_json::from_value::<DecisionEventV1>(bad_time).is_err());
-    let _: Value = serde_json::to_value(regent_event()).unwrap();
 }

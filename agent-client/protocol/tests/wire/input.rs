@@ -39,10 +39,20 @@ fn valid_actions() -> Vec<AgentActionV1> {
             .with_session_id("s-1")
             .with_environment("prod")
             .with_approval(
-                ApprovalV1::new("ap-7", "u-2002", "hr.get_employee_record", time("2026-11-24T10:00:00Z"))
-                    .with_expires_at(time("2026-11-24T11:00:00Z")),
+                ApprovalV1::new(
+                    "ap-7",
+                    "u-2002",
+                    "hr.get_employee_record",
+                    time("2026-11-24T10:00:00Z"),
+                )
+                .with_expires_at(time("2026-11-24T11:00:00Z")),
             )
-            .with_approval(ApprovalV1::new("ap-8", "u-2003", "hr.export", time("2026-11-24T09:00:00Z")))
+            .with_approval(ApprovalV1::new(
+                "ap-8",
+                "u-2003",
+                "hr.export",
+                time("2026-11-24T09:00:00Z"),
+            ))
             .with_usage(3, 41)
             .with_extra("ticket", json!({"id": "INC-1", "priority": 2})),
     );
@@ -86,7 +96,11 @@ fn valid_actions_pass_validate_and_the_schema_and_round_trip() {
     for action in valid_actions() {
         action.validate().unwrap();
         let json = serde_json::to_value(&action).unwrap();
-        assert!(schema.is_valid(&json), "{json:#}\n{:?}", schema_errors(&schema, &json));
+        assert!(
+            schema.is_valid(&json),
+            "{json:#}\n{:?}",
+            schema_errors(&schema, &json)
+        );
         assert_eq!(AgentActionV1::from_value(json.clone()).unwrap(), action);
         let bytes = serde_json::to_vec(&action).unwrap();
         assert_eq!(AgentActionV1::from_json(&bytes).unwrap(), action);
@@ -97,11 +111,17 @@ fn valid_actions_pass_validate_and_the_schema_and_round_trip() {
 fn serialises_the_documented_shape() {
     let action = &valid_actions()[0];
     let json = serde_json::to_value(action).unwrap();
-    assert_eq!(json["agent"], json!({"id": "hr-bot-7f9c", "persona": "hr-bot", "labels": {"env": "prod"}}));
+    assert_eq!(
+        json["agent"],
+        json!({"id": "hr-bot-7f9c", "persona": "hr-bot", "labels": {"env": "prod"}})
+    );
     assert_eq!(json["action"]["kind"], "tool_call");
     assert_eq!(json["action"]["tool"]["server"], "hris-mcp");
     assert_eq!(json["context"]["time"], "2026-11-24T10:15:00Z");
-    assert_eq!(json["context"]["usage"], json!({"tool_calls_last_minute": 3, "tool_calls_last_hour": 41}));
+    assert_eq!(
+        json["context"]["usage"],
+        json!({"tool_calls_last_minute": 3, "tool_calls_last_hour": 41})
+    );
     // Extra context keys sit beside the named ones, as the policy expects.
     assert_eq!(json["context"]["ticket"]["id"], "INC-1");
     assert!(json["context"]["approvals"][1].get("expires_at").is_none());
@@ -134,14 +154,24 @@ fn omitted_collections_default_to_empty() {
     assert!(action.user.roles.is_empty());
     assert!(action.context.approvals.is_empty());
     assert_eq!(action.action.kind, ActionKindV1::ToolCall);
-    assert!(action.action.tool.as_ref().is_some_and(|t| t.args.is_empty() && t.server.is_none()));
+    assert!(
+        action
+            .action
+            .tool
+            .as_ref()
+            .is_some_and(|t| t.args.is_empty() && t.server.is_none())
+    );
 }
 
 #[test]
 fn schema_examples_are_valid_inputs() {
     let schema = validator(AGENT_ACTION_V1);
     for example in examples(AGENT_ACTION_V1) {
-        assert!(schema.is_valid(&example), "{:?}", schema_errors(&schema, &example));
+        assert!(
+            schema.is_valid(&example),
+            "{:?}",
+            schema_errors(&schema, &example)
+        );
         let action = AgentActionV1::from_value(example.clone()).unwrap();
         let reserialised = serde_json::to_value(&action).unwrap();
         assert!(schema.is_valid(&reserialised));

@@ -30,7 +30,12 @@ fn remove(pointer: &str) -> impl Fn(&mut Value) {
     let (parent, key) = pointer.rsplit_once('/').unwrap();
     let (parent, key) = (parent.to_owned(), key.to_owned());
     move |doc| {
-        doc.pointer_mut(&parent).unwrap().as_object_mut().unwrap().remove(&key).unwrap();
+        doc.pointer_mut(&parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove(&key)
+            .unwrap();
     }
 }
 
@@ -38,11 +43,16 @@ fn set(pointer: &str, value: Value) -> impl Fn(&mut Value) {
     let (parent, key) = pointer.rsplit_once('/').unwrap();
     let (parent, key) = (parent.to_owned(), key.to_owned());
     move |doc| {
-        doc.pointer_mut(&parent).unwrap().as_object_mut().unwrap().insert(key.clone(), value.clone());
+        doc.pointer_mut(&parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .insert(key.clone(), value.clone());
     }
 }
 
 type Expect = fn(&InputError) -> bool;
+type Mutation = Box<dyn Fn(&mut Value)>;
 
 fn malformed(e: &InputError) -> bool {
     matches!(e, InputError::Malformed(_))
@@ -55,15 +65,27 @@ fn bad_time(field: &'static str) -> impl Fn(&InputError) -> bool {
 fn check_rejected(name: &str, mutate: impl Fn(&mut Value), expect: impl Fn(&InputError) -> bool) {
     let schema = validator(AGENT_ACTION_V1);
     let mut doc = base();
-    assert!(schema.is_valid(&doc) && AgentActionV1::from_value(doc.clone()).is_ok(), "base must be valid");
+    assert!(
+        schema.is_valid(&doc) && AgentActionV1::from_value(doc.clone()).is_ok(),
+        "base must be valid"
+    );
     mutate(&mut doc);
-    assert!(!schema.is_valid(&doc), "{name}: the schema accepted {doc:#}");
+    assert!(
+        !schema.is_valid(&doc),
+        "{name}: the schema accepted {doc:#}"
+    );
     match AgentActionV1::from_value(doc.clone()) {
-        Ok(_) => panic!("{name}: from_value accepted {doc:#} (schema said {:?})", schema_errors(&schema, &doc)),
+        Ok(_) => panic!(
+            "{name}: from_value accepted {doc:#} (schema said {:?})",
+            schema_errors(&schema, &doc)
+        ),
         Err(e) => assert!(expect(&e), "{name}: unexpected error `{e}`"),
     }
     let bytes = serde_json::to_vec(&doc).unwrap();
-    assert!(AgentActionV1::from_json(&bytes).is_err(), "{name}: from_json accepted it");
+    assert!(
+        AgentActionV1::from_json(&bytes).is_err(),
+        "{name}: from_json accepted it"
+    );
 }
 
 #[test]
@@ -73,16 +95,37 @@ fn missing_agent_id() {
 
 #[test]
 fn empty_ids_and_names() {
-    let empty = |field| move |e: &InputError| matches!(e, InputError::Empty { field: f } if *f == field);
-    check_rejected("empty agent.id", set("/agent/id", json!("")), empty("agent.id"));
-    check_rejected("empty agent.persona", set("/agent/persona", json!("")), empty("agent.persona"));
-    check_rejected("empty user.id", set("/user/id", json!("")), empty("user.id"));
-    check_rejected("empty tool name", set("/action/tool/name", json!("")), empty("action.tool.name"));
+    let empty =
+        |field| move |e: &InputError| matches!(e, InputError::Empty { field: f } if *f == field);
+    check_rejected(
+        "empty agent.id",
+        set("/agent/id", json!("")),
+        empty("agent.id"),
+    );
+    check_rejected(
+        "empty agent.persona",
+        set("/agent/persona", json!("")),
+        empty("agent.persona"),
+    );
+    check_rejected(
+        "empty user.id",
+        set("/user/id", json!("")),
+        empty("user.id"),
+    );
+    check_rejected(
+        "empty tool name",
+        set("/action/tool/name", json!("")),
+        empty("action.tool.name"),
+    );
 }
 
 #[test]
 fn bad_kind() {
-    check_rejected("kind tool-call", set("/action/kind", json!("tool-call")), malformed);
+    check_rejected(
+        "kind tool-call",
+        set("/action/kind", json!("tool-call")),
+        malformed,
+    );
     check_rejected("kind missing", remove("/action/kind"), malformed);
     check_rejected("kind null", set("/action/kind", Value::Null), malformed);
 }
@@ -98,7 +141,10 @@ fn tool_call_without_tool() {
     })
     .unwrap_err()
     .to_string();
-    assert_eq!(message, "action.tool is required when action.kind is `tool_call`");
+    assert_eq!(
+        message,
+        "action.tool is required when action.kind is `tool_call`"
+    );
 }
 
 #[test]
@@ -107,33 +153,77 @@ fn data_access_without_resource() {
         set("/action/kind", json!("data_access"))(doc);
         remove("/action/resource")(doc);
     };
-    check_rejected("data_access without resource", mutate, |e| matches!(e, InputError::ResourceRequired));
+    check_rejected("data_access without resource", mutate, |e| {
+        matches!(e, InputError::ResourceRequired)
+    });
     let mut doc = base();
     mutate(&mut doc);
     let error = AgentActionV1::from_value(doc).unwrap_err();
-    assert_eq!(error.to_string(), "action.resource is required when action.kind is `data_access`");
+    assert_eq!(
+        error.to_string(),
+        "action.resource is required when action.kind is `data_access`"
+    );
 }
 
 #[test]
 fn unknown_keys_where_closed() {
     check_rejected("extra top-level key", set("/extra", json!(1)), malformed);
-    check_rejected("extra agent key", set("/agent/team", json!("hr")), malformed);
-    check_rejected("extra user key", set("/user/email", json!("a@b")), malformed);
-    check_rejected("extra action key", set("/action/tools", json!([])), malformed);
-    check_rejected("extra tool key", set("/action/tool/version", json!("1")), malformed);
-    check_rejected("extra usage key", set("/context/usage/tokens", json!(5)), malformed);
-    check_rejected("extra approval key", set("/context/approvals/0/note", json!("x")), malformed);
+    check_rejected(
+        "extra agent key",
+        set("/agent/team", json!("hr")),
+        malformed,
+    );
+    check_rejected(
+        "extra user key",
+        set("/user/email", json!("a@b")),
+        malformed,
+    );
+    check_rejected(
+        "extra action key",
+        set("/action/tools", json!([])),
+        malformed,
+    );
+    check_rejected(
+        "extra tool key",
+        set("/action/tool/version", json!("1")),
+        malformed,
+    );
+    check_rejected(
+        "extra usage key",
+        set("/context/usage/tokens", json!(5)),
+        malformed,
+    );
+    check_rejected(
+        "extra approval key",
+        set("/context/approvals/0/note", json!("x")),
+        malformed,
+    );
 }
 
 #[test]
 fn bad_times() {
-    for bad in ["yesterday", "2026-11-24", "2026-11-24 10:15:00Z", "2026-11-24t10:15:00Z", "2026-11-24T10:15:00",
-        "2026-02-30T10:15:00Z", "2026-11-24T24:00:00Z", "2026-11-24T10:15:00+01"]
-    {
-        check_rejected(bad, set("/context/time", json!(bad)), bad_time("context.time"));
+    for bad in [
+        "yesterday",
+        "2026-11-24",
+        "2026-11-24 10:15:00Z",
+        "2026-11-24t10:15:00Z",
+        "2026-11-24T10:15:00",
+        "2026-02-30T10:15:00Z",
+        "2026-11-24T24:00:00Z",
+        "2026-11-24T10:15:00+01",
+    ] {
+        check_rejected(
+            bad,
+            set("/context/time", json!(bad)),
+            bad_time("context.time"),
+        );
     }
     check_rejected("time missing", remove("/context/time"), malformed);
-    check_rejected("time a number", set("/context/time", json!(1_764_000_000)), malformed);
+    check_rejected(
+        "time a number",
+        set("/context/time", json!(1_764_000_000)),
+        malformed,
+    );
     check_rejected(
         "bad granted_at",
         set("/context/approvals/0/granted_at", json!("soon")),
@@ -141,7 +231,10 @@ fn bad_times() {
     );
     check_rejected(
         "bad expires_at",
-        set("/context/approvals/0/expires_at", json!("2026-13-01T00:00:00Z")),
+        set(
+            "/context/approvals/0/expires_at",
+            json!("2026-13-01T00:00:00Z"),
+        ),
         bad_time("context.approvals[0].expires_at"),
     );
     let message = AgentActionV1::from_value({
@@ -151,48 +244,131 @@ fn bad_times() {
     })
     .unwrap_err()
     .to_string();
-    assert!(message.starts_with("context.time `yesterday` is not an RFC 3339 date-time"), "{message}");
+    assert!(
+        message.starts_with("context.time `yesterday` is not an RFC 3339 date-time"),
+        "{message}"
+    );
 }
 
 #[test]
 fn wrong_types() {
-    check_rejected("roles not an array", set("/user/roles", json!("employee")), malformed);
-    check_rejected("label not a string", set("/agent/labels/env", json!(1)), malformed);
-    check_rejected("attributes not an object", set("/user/attributes", json!([])), malformed);
-    check_rejected("args not an object", set("/action/tool/args", json!("x")), malformed);
-    check_rejected("fields not strings", set("/action/resource/fields", json!([1])), malformed);
-    check_rejected("resource owner a number", set("/action/resource/owner", json!(7)), malformed);
-    check_rejected("resource not an object", set("/action/resource", json!("e-42")), malformed);
-    check_rejected("negative usage", set("/context/usage/tool_calls_last_minute", json!(-1)), malformed);
-    check_rejected("fractional usage", set("/context/usage/tool_calls_last_hour", json!(1.5)), malformed);
-    check_rejected("usage half given", remove("/context/usage/tool_calls_last_hour"), malformed);
-    check_rejected("null session_id", set("/context/session_id", Value::Null), malformed);
+    check_rejected(
+        "roles not an array",
+        set("/user/roles", json!("employee")),
+        malformed,
+    );
+    check_rejected(
+        "label not a string",
+        set("/agent/labels/env", json!(1)),
+        malformed,
+    );
+    check_rejected(
+        "attributes not an object",
+        set("/user/attributes", json!([])),
+        malformed,
+    );
+    check_rejected(
+        "args not an object",
+        set("/action/tool/args", json!("x")),
+        malformed,
+    );
+    check_rejected(
+        "fields not strings",
+        set("/action/resource/fields", json!([1])),
+        malformed,
+    );
+    check_rejected(
+        "resource owner a number",
+        set("/action/resource/owner", json!(7)),
+        malformed,
+    );
+    check_rejected(
+        "resource not an object",
+        set("/action/resource", json!("e-42")),
+        malformed,
+    );
+    check_rejected(
+        "negative usage",
+        set("/context/usage/tool_calls_last_minute", json!(-1)),
+        malformed,
+    );
+    check_rejected(
+        "fractional usage",
+        set("/context/usage/tool_calls_last_hour", json!(1.5)),
+        malformed,
+    );
+    check_rejected(
+        "usage half given",
+        remove("/context/usage/tool_calls_last_hour"),
+        malformed,
+    );
+    check_rejected(
+        "null session_id",
+        set("/context/session_id", Value::Null),
+        malformed,
+    );
     check_rejected("null tool", set("/action/tool", Value::Null), malformed);
-    check_rejected("approvals not an array", set("/context/approvals", json!({})), malformed);
-    check_rejected("approval without approver", remove("/context/approvals/0/approver"), malformed);
+    check_rejected(
+        "approvals not an array",
+        set("/context/approvals", json!({})),
+        malformed,
+    );
+    check_rejected(
+        "approval without approver",
+        remove("/context/approvals/0/approver"),
+        malformed,
+    );
 }
 
 #[test]
 fn open_places_accept_unknown_keys_in_both() {
     let schema = validator(AGENT_ACTION_V1);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("extra context key", Box::new(set("/context/ticket", json!({"id": "INC-1"})))),
-        ("extra resource key", Box::new(set("/action/resource/region", json!("eu")))),
-        ("nested attributes", Box::new(set("/user/attributes/clearance", json!({"level": 3})))),
-        ("state_change without tool or resource", Box::new(|doc: &mut Value| {
-            set("/action", json!({"kind": "state_change"}))(doc);
-        })),
-        ("data_access with a tool", Box::new(set("/action/kind", json!("data_access")))),
-        ("no optional parts", Box::new(|doc: &mut Value| {
-            set("/context", json!({"time": "2026-11-24T10:15:00.5-05:00"}))(doc);
-        })),
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "extra context key",
+            Box::new(set("/context/ticket", json!({"id": "INC-1"}))),
+        ),
+        (
+            "extra resource key",
+            Box::new(set("/action/resource/region", json!("eu"))),
+        ),
+        (
+            "nested attributes",
+            Box::new(set("/user/attributes/clearance", json!({"level": 3}))),
+        ),
+        (
+            "state_change without tool or resource",
+            Box::new(|doc: &mut Value| {
+                set("/action", json!({"kind": "state_change"}))(doc);
+            }),
+        ),
+        (
+            "data_access with a tool",
+            Box::new(set("/action/kind", json!("data_access"))),
+        ),
+        (
+            "no optional parts",
+            Box::new(|doc: &mut Value| {
+                set("/context", json!({"time": "2026-11-24T10:15:00.5-05:00"}))(doc);
+            }),
+        ),
     ];
     for (name, mutate) in cases {
         let mut doc = base();
         mutate(&mut doc);
-        assert!(schema.is_valid(&doc), "{name}: {:?}", schema_errors(&schema, &doc));
-        let action = AgentActionV1::from_value(doc.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(serde_json::to_value(&action).unwrap().pointer("/action/kind"), doc.pointer("/action/kind"));
+        assert!(
+            schema.is_valid(&doc),
+            "{name}: {:?}",
+            schema_errors(&schema, &doc)
+        );
+        let action =
+            AgentActionV1::from_value(doc.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            serde_json::to_value(&action)
+                .unwrap()
+                .pointer("/action/kind"),
+            doc.pointer("/action/kind")
+        );
     }
     let mut doc = base();
     set("/context/ticket", json!({"id": "INC-1"}))(&mut doc);
@@ -203,7 +379,10 @@ fn open_places_accept_unknown_keys_in_both() {
 #[test]
 fn extra_maps_cannot_shadow_named_keys() {
     let mut action = AgentActionV1::from_value(base()).unwrap();
-    action.context.extra.insert("time".into(), json!("2020-01-01T00:00:00Z"));
+    action
+        .context
+        .extra
+        .insert("time".into(), json!("2020-01-01T00:00:00Z"));
     assert!(matches!(
         action.validate(),
         Err(InputError::ReservedKey { field: "context", ref key }) if key == "time"

@@ -1,8 +1,8 @@
 //! Status reports: a stock OPA payload parses; Regent's round-trips with OPA's counter names.
 
 use regent_protocol::{
-    BundleStatusV1, BundleTypeV1, DecisionLogDeliveryV1, DropCountersV1, PluginStateV1, PluginStatusV1,
-    RegentStatusV1, StatusMetricsV1, StatusReportV1,
+    BundleStatusV1, BundleTypeV1, DecisionLogDeliveryV1, DropCountersV1, PluginStateV1,
+    PluginStatusV1, RegentStatusV1, StatusMetricsV1, StatusReportV1,
 };
 use serde_json::{Map, json};
 
@@ -15,7 +15,10 @@ fn stock() -> StatusReportV1 {
 #[test]
 fn stock_opa_status_parses() {
     let status = stock();
-    assert_eq!(status.instance_id(), Some("1780d507-aea2-45cc-ae50-fa153c8e4a5a"));
+    assert_eq!(
+        status.instance_id(),
+        Some("1780d507-aea2-45cc-ae50-fa153c8e4a5a")
+    );
     assert_eq!(status.labels["version"], "1.4.2");
     assert!(status.regent.is_none());
 
@@ -27,32 +30,62 @@ fn stock_opa_status_parses() {
         hr.last_successful_activation.map(|t| t.to_rfc3339()),
         Some("2026-11-24T10:14:58.507611204+00:00".to_owned())
     );
-    assert_eq!(hr.metrics.as_ref().map(|m| m["timer_rego_module_compile_ns"].clone()), Some(json!(61200311)));
+    assert_eq!(
+        hr.metrics
+            .as_ref()
+            .map(|m| m["timer_rego_module_compile_ns"].clone()),
+        Some(json!(61200311))
+    );
 
     // Go's zero time means "never".
     let libs = &status.bundles["shared-libs"];
     assert_eq!(libs.last_successful_activation, None);
     assert_eq!(libs.last_successful_download, None);
     assert!(libs.last_request.is_some());
-    assert_eq!((libs.code.as_deref(), libs.http_code), (Some("bundle_error"), Some(404)));
+    assert_eq!(
+        (libs.code.as_deref(), libs.http_code),
+        (Some("bundle_error"), Some(404))
+    );
 
     let it = &status.bundles["it-bot"];
     assert_eq!(it.bundle_type, Some(BundleTypeV1::Delta));
     assert_eq!(it.errors[0]["location"]["row"], 12);
 
-    assert_eq!(status.discovery.as_ref().and_then(|d| d.active_revision.as_deref()), Some("disco-3"));
+    assert_eq!(
+        status
+            .discovery
+            .as_ref()
+            .and_then(|d| d.active_revision.as_deref()),
+        Some("disco-3")
+    );
     let logs = status.decision_logs.as_ref().unwrap();
-    assert_eq!((logs.code.as_deref(), logs.http_code), (Some("decision_log_error"), Some(429)));
+    assert_eq!(
+        (logs.code.as_deref(), logs.http_code),
+        (Some("decision_log_error"), Some(429))
+    );
 
     let state = |name: &str| status.plugins[name].state.clone();
     assert_eq!(state("bundle"), Some(PluginStateV1::Ok));
     assert_eq!(state("decision_logs"), Some(PluginStateV1::Error));
     assert_eq!(state("envoy_ext_authz_grpc"), Some(PluginStateV1::NotReady));
-    assert_eq!(state("future_plugin"), Some(PluginStateV1::Other("DEGRADED".into())));
-    assert_eq!(status.plugins["decision_logs"].message.as_deref(), Some("log upload failed"));
+    assert_eq!(
+        state("future_plugin"),
+        Some(PluginStateV1::Other("DEGRADED".into()))
+    );
+    assert_eq!(
+        status.plugins["decision_logs"].message.as_deref(),
+        Some("log upload failed")
+    );
 
-    let prometheus = status.metrics.as_ref().and_then(|m| m.prometheus.as_ref()).unwrap();
-    assert_eq!(prometheus["http_request_duration_seconds"]["type"], "HISTOGRAM");
+    let prometheus = status
+        .metrics
+        .as_ref()
+        .and_then(|m| m.prometheus.as_ref())
+        .unwrap();
+    assert_eq!(
+        prometheus["http_request_duration_seconds"]["type"],
+        "HISTOGRAM"
+    );
 }
 
 #[test]
@@ -71,12 +104,16 @@ fn stock_opa_drop_counters_are_read_from_prometheus() {
 #[test]
 fn stock_opa_status_round_trips() {
     let status = stock();
-    let again: StatusReportV1 = serde_json::from_value(serde_json::to_value(&status).unwrap()).unwrap();
+    let again: StatusReportV1 =
+        serde_json::from_value(serde_json::to_value(&status).unwrap()).unwrap();
     assert_eq!(again, status);
     // Unknown plugin states and bundle types survive as text.
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json["plugins"]["future_plugin"]["state"], "DEGRADED");
-    assert_eq!(json["plugins"]["envoy_ext_authz_grpc"]["state"], "NOT_READY");
+    assert_eq!(
+        json["plugins"]["envoy_ext_authz_grpc"]["state"],
+        "NOT_READY"
+    );
 }
 
 #[test]
@@ -88,15 +125,26 @@ fn minimal_and_null_payloads_parse() {
         json!({"bundles": {"b": {}}, "plugins": {"p": {}}, "metrics": {"other_provider": {"x": 1}}}),
     ] {
         let status: StatusReportV1 = serde_json::from_value(payload.clone()).unwrap();
-        assert_eq!(status.decision_log_drops(), DropCountersV1::default(), "{payload}");
+        assert_eq!(
+            status.decision_log_drops(),
+            DropCountersV1::default(),
+            "{payload}"
+        );
     }
-    let legacy: StatusReportV1 = serde_json::from_value(json!({"bundle": {"name": "legacy"}})).unwrap();
-    assert_eq!(legacy.bundle.and_then(|b| b.name).as_deref(), Some("legacy"));
+    let legacy: StatusReportV1 =
+        serde_json::from_value(json!({"bundle": {"name": "legacy"}})).unwrap();
+    assert_eq!(
+        legacy.bundle.and_then(|b| b.name).as_deref(),
+        Some("legacy")
+    );
 }
 
 fn regent_report() -> StatusReportV1 {
     let mut prometheus = Map::new();
-    prometheus.insert("counter_decision_logs_dropped_buffer_size_limit_exceeded".into(), json!(9));
+    prometheus.insert(
+        "counter_decision_logs_dropped_buffer_size_limit_exceeded".into(),
+        json!(9),
+    );
     StatusReportV1 {
         labels: [("id", "hr-bot-7f9c"), ("version", "regent-0.1.0")]
             .into_iter()
@@ -114,9 +162,18 @@ fn regent_report() -> StatusReportV1 {
             },
         )]
         .into(),
-        plugins: [("bundle".to_owned(), PluginStatusV1 { state: Some(PluginStateV1::Warn), message: Some("stale".into()) })]
-            .into(),
-        metrics: Some(StatusMetricsV1 { prometheus: Some(prometheus), other: Map::new() }),
+        plugins: [(
+            "bundle".to_owned(),
+            PluginStatusV1 {
+                state: Some(PluginStateV1::Warn),
+                message: Some("stale".into()),
+            },
+        )]
+        .into(),
+        metrics: Some(StatusMetricsV1 {
+            prometheus: Some(prometheus),
+            other: Map::new(),
+        }),
         regent: Some(RegentStatusV1 {
             agent_id: "hr-bot-7f9c".into(),
             persona: "hr-bot".into(),
@@ -150,14 +207,28 @@ fn regent_status_round_trips_with_opa_counter_names() {
     let regent = &json["regent"];
     assert_eq!(regent["active_revision_sequence"], 42);
     assert_eq!(regent["decision_logs"]["queue_capacity"], 10_000);
-    assert_eq!(regent["decision_logs"]["dropped"]["decision_logs_dropped_buffer_size_limit_exceeded"], 3);
-    assert_eq!(regent["decision_logs"]["dropped"]["decision_logs_dropped_spool_size_limit_exceeded"], 4);
+    assert_eq!(
+        regent["decision_logs"]["dropped"]["decision_logs_dropped_buffer_size_limit_exceeded"],
+        3
+    );
+    assert_eq!(
+        regent["decision_logs"]["dropped"]["decision_logs_dropped_spool_size_limit_exceeded"],
+        4
+    );
     assert_eq!(json["bundles"]["hr-bot"]["type"], "snapshot");
-    assert_eq!(json["bundles"]["hr-bot"]["last_successful_activation"], "2026-11-24T10:14:58.500Z");
+    assert_eq!(
+        json["bundles"]["hr-bot"]["last_successful_activation"],
+        "2026-11-24T10:14:58.500Z"
+    );
     assert!(json["bundles"]["hr-bot"].get("last_request").is_none());
     assert_eq!(json["plugins"]["bundle"]["state"], "WARN");
     // Regent's block wins over the Prometheus counters.
-    assert_eq!(report.decision_log_drops().decision_logs_dropped_buffer_size_limit_exceeded, 3);
+    assert_eq!(
+        report
+            .decision_log_drops()
+            .decision_logs_dropped_buffer_size_limit_exceeded,
+        3
+    );
 }
 
 #[test]
@@ -176,5 +247,8 @@ fn regent_block_tolerates_missing_and_unknown_counters() {
     assert_eq!(regent.active_revision_sequence, None);
     assert_eq!(regent.decision_logs.queue_length, 5);
     assert_eq!(regent.decision_logs.queue_capacity, 0);
-    assert_eq!(regent.decision_logs.dropped.decision_logs_encoding_failure, 1);
+    assert_eq!(
+        regent.decision_logs.dropped.decision_logs_encoding_failure,
+        1
+    );
 }

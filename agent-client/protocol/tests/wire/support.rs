@@ -17,7 +17,10 @@ pub fn validator(schema: &str) -> Validator {
 /// The schema's own `examples`.
 pub fn examples(schema: &str) -> Vec<Value> {
     let schema: Value = serde_json::from_str(schema).expect("schema is JSON");
-    let examples = schema["examples"].as_array().expect("schema has examples").clone();
+    let examples = schema["examples"]
+        .as_array()
+        .expect("schema has examples")
+        .clone();
     assert!(!examples.is_empty());
     examples
 }
@@ -32,7 +35,9 @@ pub fn schema_errors(validator: &Validator, instance: &Value) -> Vec<String> {
 
 /// A fixture under `tests/fixtures/`.
 pub fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }

@@ -1,0 +1,3 @@
+//! End-to-end `/logs` ingest and `/bundles` 304 throughput (written in the next step).
+
+fn main() {}

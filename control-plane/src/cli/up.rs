@@ -1,0 +1,337 @@
+//! `regent up`: the whole stack in one command. A private PostgreSQL when no database is
+//! configured, a local OCI registry when `docker-registry` is installed and none is
+//! configured, migrations, the signing key, the server, an admin and an auditor token (kept
+//! in the data folder and reused), and the shipped persona bundles pushed and signed.
+//!
+//! Also `regent dev-postgres` (hidden): just the private PostgreSQL, for `scripts/test.sh`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::CliResult;
+use super::server::{ConfigArgs, init_tracing};
+use crate::app::AppState;
+use crate::auth::{Role, generate_token};
+use crate::config::{Config, RegistryAuth, RegistryConfig};
+use crate::embedded_pg::EmbeddedPostgres;
+
+mod registry;
+
+use registry::LocalRegistry;
+
+/// The actor recorded on revisions `regent up` pushes.
+const ACTOR: &str = "admin:regent-up";
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address to listen on (overrides `listen` / REGENT_LISTEN).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Folder holding the persona bundle folders (`<dir>/<persona>`).
+    #[arg(long, default_value = "bundles")]
+    pub bundles: PathBuf,
+    /// Personas to push from `--bundles` at start (identical content is a no-op).
+    #[arg(long, value_delimiter = ',', default_value = "hr-bot,it-bot,dev-bot")]
+    pub personas: Vec<String>,
+    /// Do not start a local registry even when `docker-registry` is installed.
+    #[arg(long)]
+    pub no_registry: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevPostgresArgs {
+    /// Folder for the cluster (it lives in `<dir>/postgres`).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+}
+
+/// What `up` started itself and must stop, in this order, after the server is gone.
+#[derive(Debug, Default)]
+struct Owned {
+    registry: Option<LocalRegistry>,
+    postgres: Option<EmbeddedPostgres>,
+}
+
+impl Owned {
+    fn stop(self) -> anyhow::Result<()> {
+        if let Some(registry) = self.registry {
+            registry.stop();
+        }
+        if let Some(pg) = self.postgres {
+            pg.stop()?;
+        }
+        Ok(())
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn up(args: &UpArgs) -> CliResult {
+    let mut config = args.config.load()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_tracing(&config);
+    let rt = runtime()?;
+    let mut owned = Owned::default();
+    let outcome = rt.block_on(run(config, args, &mut owned));
+    // Workers still hold pool connections: end them before their database goes away.
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let stopped = owned.stop();
+    outcome?;
+    stopped?;
+    Ok(())
+}
+
+async fn run(mut config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir `{}`", config.data_dir.display()))?;
+    config.data_dir = config.data_dir.canonicalize()?;
+    let data_dir = config.data_dir.clone();
+
+    let database_url = match config.database_url.clone() {
+        Some(url) => url,
+        None => {
+            let pg = EmbeddedPostgres::start(&data_dir).await?;
+            let url = pg.url();
+            owned.postgres = Some(pg);
+            url
+        }
+    };
+
+    if config.registries.is_empty() && !args.no_registry {
+        match registry::binary() {
+            Some(binary) => {
+                let registry = LocalRegistry::start(&binary, &data_dir.join("registry")).await?;
+                config.registries.push(RegistryConfig {
+                    name: "local".into(),
+                    host: registry.host(),
+                    repository_prefix: "regent".into(),
+                    insecure: true,
+                    auth: RegistryAuth::Anonymous,
+                });
+                owned.registry = Some(registry);
+            }
+            None => tracing::info!(
+                "`docker-registry` is not installed: not publishing to a local registry (apt-get install docker-registry)"
+            ),
+        }
+    }
+
+    config.migrate_on_start = true;
+    let state = crate::server::prepare(config, &database_url).await?;
+    let running = crate::server::start(state).await?;
+    let state = running.state.clone();
+
+    let admin = ensure_token(&state, "admin", Role::Admin).await?;
+    let auditor = ensure_token(&state, "auditor", Role::Auditor).await?;
+    let pushed = push_personas(&state, args).await;
+
+    print_summary(
+        &state,
+        running.addr,
+        &admin,
+        &auditor,
+        owned,
+        &database_url,
+        &pushed,
+    );
+    running.handle.await.context("the server task failed")??;
+    Ok(())
+}
+
+/// Reuses the token saved in `<data_dir>/<role>.token` while the database still accepts it
+/// with that role; otherwise creates one and saves it (mode 0600).
+async fn ensure_token(state: &AppState, role_name: &str, role: Role) -> anyhow::Result<String> {
+    let path = state.config.data_dir.join(format!("{role_name}.token"));
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        let saved = saved.trim().to_owned();
+        if let Some(principal) = state.store.authenticate(&saved).await?
+            && principal.role == role
+        {
+            return Ok(saved);
+        }
+    }
+    let token = generate_token();
+    state
+        .store
+        .create_token(
+            &token,
+            &format!("regent-up-{role_name}"),
+            role,
+            None,
+            "regent up",
+        )
+        .await?;
+    write_secret(&path, &token)?;
+    Ok(token)
+}
+
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    // `mode` applies only to new files; an older file may have looser permissions.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{secret}")?;
+    Ok(())
+}
+
+/// One line per persona: its revision, or why it was not pushed.
+async fn push_personas(state: &AppState, args: &UpArgs) -> Vec<(String, Result<String, String>)> {
+    let mut lines = Vec::new();
+    for persona in &args.personas {
+        let dir = args.bundles.join(persona);
+        let line = if !dir.is_dir() {
+            Err(format!(
+                "`{}` not found (run from the repository root or pass --bundles)",
+                dir.display()
+            ))
+        } else {
+            match crate::services::push::push_folder(state, persona, &dir, ACTOR).await {
+                Ok(outcome) => Ok(format!(
+                    "{} (sequence {}{})",
+                    outcome.revision,
+                    outcome.sequence,
+                    if outcome.created {
+                        ", new"
+                    } else {
+                        ", unchanged"
+                    }
+                )),
+                Err(e) => {
+                    tracing::error!(persona, error = %e, "push failed");
+                    Err(e.to_string())
+                }
+            }
+        };
+        lines.push((persona.clone(), line));
+    }
+    lines
+}
+
+fn print_summary(
+    state: &AppState,
+    addr: SocketAddr,
+    admin: &str,
+    auditor: &str,
+    owned: &Owned,
+    database_url: &str,
+    pushed: &[(String, Result<String, String>)],
+) {
+    let config = &state.config;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let dir = config.data_dir.display();
+    let registry = match (&owned.registry, config.registries.first()) {
+        (Some(r), _) => format!(
+            "{} (local, plain HTTP; repositories regent/<persona>)",
+            r.host()
+        ),
+        (None, Some(r)) => format!("{} ({}, configured)", r.host, r.name),
+        (None, None) => "none (apt-get install docker-registry for a local one)".into(),
+    };
+    let database = match &owned.postgres {
+        Some(pg) => format!(
+            "embedded PostgreSQL {} (files in {})",
+            pg.url(),
+            pg.dir().display()
+        ),
+        None => format!("{} (configured)", redact_password(database_url)),
+    };
+    let mut out = String::new();
+    out.push_str("\nRegent is up.\n\n");
+    out.push_str(&format!("  console / API   {url}\n"));
+    out.push_str(&format!("  metrics         {url}/metrics\n"));
+    out.push_str(&format!("  admin token     {admin}\n"));
+    out.push_str(&format!("  auditor token   {auditor}\n"));
+    out.push_str(&format!("  registry        {registry}\n"));
+    out.push_str(&format!("  database        {database}\n"));
+    out.push_str(&format!(
+        "  signing key     {}\n",
+        state.keys.signing().kid()
+    ));
+    out.push_str(&format!(
+        "  data dir        {dir} (tokens in admin.token, auditor.token)\n"
+    ));
+    for (persona, line) in pushed {
+        match line {
+            Ok(revision) => out.push_str(&format!("  {persona:<15} {revision}\n")),
+            Err(e) => out.push_str(&format!("  {persona:<15} NOT PUSHED: {e}\n")),
+        }
+    }
+    out.push_str(&format!(
+        "\n  try: curl -H 'Authorization: Bearer {auditor}' {url}/api/v1/personas\n"
+    ));
+    out.push_str("\nStop with Ctrl-C.\n");
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if scheme + 3 < at => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `regent dev-postgres --data-dir DIR`: starts the private PostgreSQL, prints a superuser
+/// URL (database `postgres`, so tools can create databases of their own) on stdout, and
+/// stops it on SIGTERM/Ctrl-C.
+pub fn dev_postgres(args: &DevPostgresArgs) -> CliResult {
+    init_tracing(&Config::default());
+    let rt = runtime()?;
+    rt.block_on(async {
+        let pg = EmbeddedPostgres::start(&args.data_dir).await?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", pg.url_for("postgres"))?;
+        stdout.flush()?;
+        drop(stdout);
+        crate::server::shutdown_signal().await;
+        pg.stop()?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://u:s3cret@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(redact_password("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact_password("postgres:///d"), "postgres:///d");
+    }
+}

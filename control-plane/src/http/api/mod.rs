@@ -1,0 +1,16 @@
+//! The JSON API under `/api/v1`. One module per resource.
+
+use axum::Router;
+
+use crate::app::AppState;
+
+mod keys;
+mod personas;
+mod revisions;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(personas::routes())
+        .merge(revisions::routes())
+        .merge(keys::routes())
+}

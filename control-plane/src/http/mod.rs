@@ -1,0 +1,7 @@
+//! The HTTP edge: routes, the error type, authentication.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod opa;

@@ -1,0 +1,6 @@
+//! Domain services between the HTTP edge and the store.
+
+pub mod bundles;
+pub mod diff;
+pub mod push;
+pub mod ingest;

@@ -1,0 +1,69 @@
+//! Personas and their channels.
+
+use serde::Serialize;
+
+use super::{Store, StoreError, StoreResult};
+
+/// Channels every persona starts with.
+pub const DEFAULT_CHANNELS: [&str; 2] = ["staging", "prod"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Persona {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Store {
+    /// Creates a persona with the default channels, or returns the existing one.
+    pub async fn ensure_persona(&self, name: &str) -> StoreResult<Persona> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "INSERT INTO personas (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+            name
+        )
+        .execute(&mut *tx)
+        .await?;
+        let persona = sqlx::query_as!(
+            Persona,
+            "SELECT id, name, description, created_at FROM personas WHERE name = $1",
+            name
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        for channel in DEFAULT_CHANNELS {
+            sqlx::query!(
+                "INSERT INTO channels (persona_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                persona.id,
+                channel
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(persona)
+    }
+
+    pub async fn persona(&self, name: &str) -> StoreResult<Persona> {
+        sqlx::query_as!(
+            Persona,
+            "SELECT id, name, description, created_at FROM personas WHERE name = $1",
+            name
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("persona `{name}`"),
+        })
+    }
+
+    pub async fn personas(&self) -> StoreResult<Vec<Persona>> {
+        Ok(sqlx::query_as!(
+            Persona,
+            "SELECT id, name, description, created_at FROM personas ORDER BY name"
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,311 @@
+//! `POST /logs`: gzip JSON arrays of decision events, stored once each, with limits that refuse
+//! whole batches and store nothing of them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "common/opa.rs"]
+mod opa;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{Duration, Utc};
+use common::{TestApp, assert_problem, body_json};
+use opa::{gzip, post_gzip, post_json, protocol_fixture};
+use regent_control_plane::config::Config;
+use regent_control_plane::store::logs::{DecisionLogColumns, LogMonth, PartitionState};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn stored(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM decision_logs")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A Regent agent's event for `persona`, decided now.
+fn event(persona: &str) -> Value {
+    json!({
+        "labels": {"id": "agent-1"},
+        "decision_id": Uuid::new_v4().to_string(),
+        "timestamp": Utc::now().to_rfc3339(),
+        "path": "regent/decision",
+        "input": {"agent": {"id": "agent-1", "persona": persona}, "user": {"id": "u-1"}},
+        "result": {"allow": true, "reasons": []}
+    })
+}
+
+fn batch(events: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(events).unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_stock_opa_batch_is_stored_once_with_derived_fields(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let agent = app.agent_token("hr-bot").await;
+    let fixture = protocol_fixture("opa-decision-events.json");
+
+    let response = app.send(post_gzip("/logs", &agent, &fixture)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(response).await, json!({"received": 5, "stored": 5, "duplicates": 0}));
+    assert_eq!(stored(&pool).await, 5);
+
+    // OPA retries a chunk it thinks failed: nothing is stored twice.
+    let response = app.send(post_gzip("/logs", &agent, &fixture)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(response).await, json!({"received": 5, "stored": 0, "duplicates": 5}));
+    assert_eq!(stored(&pool).await, 5);
+
+    let row = sqlx::query!(
+        r#"SELECT persona, agent_id, user_id, tool, allow, revision, path, reasons, event
+           FROM decision_logs WHERE decision_id = '4ca636c1-55e4-417a-b1d8-4aceb67960d1'"#
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row.persona.as_deref(), Some("hr-bot"));
+    assert_eq!(row.agent_id.as_deref(), Some("hr-bot-7f9c"));
+    assert_eq!(row.user_id.as_deref(), Some("u-1001"));
+    assert_eq!(row.tool.as_deref(), Some("hr.get_employee_record"));
+    assert_eq!(row.allow, Some(false));
+    assert_eq!(row.revision.as_deref(), Some("hr-bot-42"));
+    assert_eq!(row.path.as_deref(), Some("regent/hr_bot/decision"));
+    assert_eq!(
+        row.reasons,
+        "salary_requires_hr_admin reading salary needs the hr_admin role"
+    );
+    // The full event as sent, fields Regent does not model included.
+    let sent: Vec<Value> = serde_json::from_slice(&fixture).unwrap();
+    assert_eq!(row.event, sent[0]);
+
+    // A leading `/` in the path is dropped; a deprecated top-level revision wins.
+    let paths: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT path, revision FROM decision_logs WHERE decision_id IN
+            ('0f0c6e8b-93a2-4f0e-8a4e-6f9e3b2f4d10', 'a3d1e1c2-7b7e-4d0b-9c1e-0c2b0f1e2d3c')
+         ORDER BY decision_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        paths,
+        vec![
+            (Some("regent/hr_bot/decision".into()), Some("hr-bot-42".into())),
+            (Some("regent/hr_bot/decision".into()), Some("legacy-rev-1".into())),
+        ]
+    );
+    // The Envoy-style event names no persona; the agent token attributes it.
+    let persona: Option<String> = sqlx::query_scalar(
+        "SELECT persona FROM decision_logs WHERE decision_id = 'e2f6a0d4-5b7c-4c1e-9f3a-8d2b1c0e4f55'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(persona.as_deref(), Some("hr-bot"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn identity_bodies_and_partition_paths_are_accepted(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let agent = app.agent_token("hr-bot").await;
+    let response = app
+        .send(post_json("/logs/eu", &agent, &batch(&[event("hr-bot"), event("hr-bot")])))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app.send(post_json("/logs", &agent, b"[]")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(stored(&pool).await, 2);
+    // This month's events land in this month's partition, created on demand.
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT tableoid::regclass::text FROM decision_logs")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tables, vec![LogMonth::of(Utc::now()).table()]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_gzip_bomb_is_refused_without_storing_anything(pool: PgPool) {
+    let mut config = Config::default();
+    config.limits.max_log_inflated_bytes = 1 << 20;
+    let app = TestApp::with_config(pool.clone(), config).await;
+    let agent = app.agent_token("hr-bot").await;
+    // 64 MiB of JSON whitespace around one valid event: ~64 KiB compressed.
+    let mut json = b"[".to_vec();
+    json.extend(serde_json::to_vec(&event("hr-bot")).unwrap());
+    json.resize(json.len() + (64 << 20), b' ');
+    json.push(b']');
+    let request = post_gzip("/logs", &agent, &json);
+    let response = app.send(request).await;
+    let body = assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "inflated_too_large").await;
+    assert_eq!(body["limit"], 1 << 20);
+    assert_eq!(stored(&pool).await, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn oversize_bodies_are_413_announced_or_not(pool: PgPool) {
+    let mut config = Config::default();
+    config.limits.max_log_body_bytes = 4096;
+    let app = TestApp::with_config(pool.clone(), config).await;
+    let agent = app.agent_token("hr-bot").await;
+    let events: Vec<Value> = (0..40).map(|_| event("hr-bot")).collect();
+    let json = batch(&events);
+    assert!(json.len() > 4096);
+
+    // Without Content-Length (streamed).
+    let response = app.send(post_json("/logs", &agent, &json)).await;
+    assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // With it.
+    let response = app
+        .send(
+            Request::post("/logs")
+                .header(header::AUTHORIZATION, format!("Bearer {agent}"))
+                .header(header::CONTENT_LENGTH, json.len())
+                .body(Body::from(json.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(stored(&pool).await, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn malformed_and_invalid_batches_name_the_place_and_store_nothing(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let agent = app.agent_token("hr-bot").await;
+
+    let response = app
+        .send(post_gzip("/logs", &agent, b"[\n  {\"decision_id\": }\n]"))
+        .await;
+    let body = assert_problem(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+    assert_eq!((body["line"].as_u64(), body["column"].as_u64()), (Some(2), Some(19)), "{body}");
+
+    let response = app
+        .send(
+            Request::post("/logs")
+                .header(header::AUTHORIZATION, format!("Bearer {agent}"))
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from("not gzip at all"))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "invalid_gzip").await;
+
+    let mut events: Vec<Value> = (0..5).map(|_| event("hr-bot")).collect();
+    events[3]["decision_id"] = json!("not-a-uuid");
+    let response = app.send(post_gzip("/logs", &agent, &batch(&events))).await;
+    let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    assert_eq!(body["field"], "events[3].decision_id");
+
+    events[3] = event("hr-bot");
+    events[4].as_object_mut().unwrap().remove("timestamp");
+    let response = app.send(post_gzip("/logs", &agent, &batch(&events))).await;
+    let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    assert_eq!(body["field"], "events[4].timestamp");
+
+    events[4] = event("hr-bot");
+    events[1]["input"]["user"]["id"] = json!("nul\u{0}here");
+    let response = app.send(post_gzip("/logs", &agent, &batch(&events))).await;
+    let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    assert_eq!(body["field"], "events[1]");
+
+    let response = app
+        .send(
+            Request::post("/logs")
+                .header(header::AUTHORIZATION, format!("Bearer {agent}"))
+                .header(header::CONTENT_ENCODING, "br")
+                .body(Body::from(gzip(b"[]")))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding").await;
+    assert_eq!(stored(&pool).await, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn agent_tokens_post_only_their_personas_decisions(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let agent = app.agent_token("hr-bot").await;
+    let events = vec![event("hr-bot"), event("it-bot"), event("hr-bot")];
+    let response = app.send(post_gzip("/logs", &agent, &batch(&events))).await;
+    let body = assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(body["field"], "events[1].persona");
+    assert!(body["detail"].as_str().unwrap().contains("it-bot"), "{body}");
+    assert_eq!(stored(&pool).await, 0);
+
+    // An admin may relay any persona's decisions; readers may not post.
+    let response = app.send(post_gzip("/logs", &app.admin, &batch(&events))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(stored(&pool).await, 3);
+    for token in [&app.auditor, &app.publisher] {
+        let response = app.send(post_gzip("/logs", token, &batch(&[event("hr-bot")]))).await;
+        assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let response = app
+        .send(Request::post("/logs").body(Body::from(gzip(b"[]"))).unwrap())
+        .await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(stored(&pool).await, 3);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_exhausted_ingest_budget_answers_429_with_retry_after(pool: PgPool) {
+    let mut config = Config::default();
+    config.limits.ingest_queue_events = 10;
+    let app = TestApp::with_config(pool.clone(), config).await;
+    let agent = app.agent_token("hr-bot").await;
+    let events = batch(&[event("hr-bot"), event("hr-bot")]);
+
+    // Other batches hold 9 of the 10 event slots: a batch of 2 does not fit.
+    let held = app.state.ingest.try_reserve(9).unwrap();
+    let response = app.send(post_gzip("/logs", &agent, &events)).await;
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "overloaded").await;
+    assert_eq!(stored(&pool).await, 0);
+
+    drop(held);
+    let response = app.send(post_gzip("/logs", &agent, &events)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(stored(&pool).await, 2);
+    assert_eq!(app.state.ingest.available(), 10, "the budget is given back");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn creating_a_partition_moves_that_months_rows_out_of_the_default(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let store = &app.state.store;
+    let last_month = Utc::now() - Duration::days(40);
+    let month = LogMonth::of(last_month);
+    // Rows that landed in the default partition before the month's partition existed.
+    let mut rows = DecisionLogColumns::default();
+    for _ in 0..3 {
+        rows.decision_id.push(Uuid::new_v4());
+        rows.ts.push(last_month);
+        rows.persona.push(Some("hr-bot".into()));
+        rows.agent_id.push(None);
+        rows.user_id.push(None);
+        rows.tool.push(None);
+        rows.allow.push(Some(true));
+        rows.revision.push(None);
+        rows.sequence.push(None);
+        rows.path.push(None);
+        rows.reasons.push(String::new());
+        rows.event.push("{}".into());
+    }
+    assert_eq!(store.insert_decision_logs(&rows).await.unwrap(), 3);
+
+    assert_eq!(
+        store.ensure_log_partition(month).await.unwrap(),
+        PartitionState::Created { moved: 3 }
+    );
+    assert_eq!(store.ensure_log_partition(month).await.unwrap(), PartitionState::Existed);
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT tableoid::regclass::text FROM decision_logs")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tables, vec![month.table()]);
+    // Dedup still holds across the move.
+    assert_eq!(store.insert_decision_logs(&rows).await.unwrap(), 0);
+}

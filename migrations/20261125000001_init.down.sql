@@ -1,0 +1,11 @@
+DROP TABLE api_tokens;
+DROP TABLE rollout_events;
+DROP TABLE decision_logs;
+DROP TABLE agent_status_history;
+DROP TABLE agents;
+DROP TABLE publications;
+DROP TABLE channels;
+DROP TABLE revisions;
+DROP FUNCTION regent_refuse_change();
+DROP TABLE signing_keys;
+DROP TABLE personas;

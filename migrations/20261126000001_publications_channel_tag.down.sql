@@ -1,0 +1,1 @@
+DROP INDEX publications_channel_tag_key;

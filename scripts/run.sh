@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's run command: the whole Regent stack on this machine in one command. On a fresh
+# Debian machine with Rust it installs PostgreSQL's server binaries and the CNCF registry (as
+# root, through apt-get) or stops naming them, builds `regent`, and runs `regent up`: a private
+# PostgreSQL under .regent/postgres (unless REGENT_DATABASE_URL / DATABASE_URL is set), a
+# local OCI registry, the control plane on http://127.0.0.1:8181, the persona bundles pushed
+# and signed, and an admin and an auditor token printed. Stop it with Ctrl-C.
+#
+# Arguments go to `regent up` (see `regent up --help`), e.g. `scripts/run.sh --listen
+# 127.0.0.1:9000`. The build is a debug build: it shares its artifacts with scripts/test.sh
+# (no second compile of ~530 crates) and builds in about half the time of a release build; the
+# demo's load is far from what needs optimisation. REGENT_BUILD_PROFILE=release builds an
+# optimised binary instead (for benchmarks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+step "toolchain"
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup (https://rustup.rs), then run this again"
+
+step "system packages"
+ensure_packages "${RUN_PACKAGES[@]}"
+
+profile=${REGENT_BUILD_PROFILE:-debug}
+case "$profile" in
+    debug) profile_flag=() ;;
+    release) profile_flag=(--release) ;;
+    *) die "REGENT_BUILD_PROFILE must be \`debug\` or \`release\`, not \`$profile\`" ;;
+esac
+
+step "build ($profile)"
+# `sqlx::query!` is checked against the committed `.sqlx/` data: no database needed to build.
+SQLX_OFFLINE=true cargo build --locked -p regent-control-plane --bin regent "${profile_flag[@]}"
+
+step "run"
+exec "${CARGO_TARGET_DIR:-target}/$profile/regent" up "$@"
