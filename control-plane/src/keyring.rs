@@ -59,7 +59,13 @@ impl KeyRing {
     /// `<data_dir>/keys/<kid>.key.pem`, generating that file (ES256, mode 0600) when nothing is
     /// configured, so a first start works out of the box.
     pub fn load(config: &Config) -> Result<KeyRing, KeyRingError> {
-        let kid = config.signing.kid.clone().unwrap_or_else(|| DEFAULT_KID.into());
+        let keys_dir = config.data_dir.join("keys");
+        let uses_key_dir = config.signing.key_pem.is_none() && config.signing.key_file.is_none();
+        let kid = match &config.signing.kid {
+            Some(kid) => kid.clone(),
+            None if uses_key_dir => active_kid(&keys_dir).unwrap_or_else(|| DEFAULT_KID.into()),
+            None => DEFAULT_KID.into(),
+        };
         let key_err = |origin: String| move |source| KeyRingError::Key { origin, source };
         let signing = if let Some(pem) = &config.signing.key_pem {
             SigningKey::from_pem(&kid, pem).map_err(key_err("REGENT_SIGNING_KEY".into()))?
@@ -80,6 +86,22 @@ impl KeyRing {
             }
         };
         let mut extra = Vec::new();
+        if uses_key_dir {
+            // Keys rotated out with `regent keys rotate` stay trusted until retired.
+            for (old_kid, path) in public_keys_in(&keys_dir) {
+                if old_kid == kid {
+                    continue;
+                }
+                let pem = std::fs::read_to_string(&path).map_err(|source| KeyRingError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                extra.push(
+                    PublicKey::from_pem(&old_kid, &pem)
+                        .map_err(key_err(path.display().to_string()))?,
+                );
+            }
+        }
         for vk in &config.signing.verification_keys {
             let pem = std::fs::read_to_string(&vk.file).map_err(|source| KeyRingError::Read {
                 path: vk.file.display().to_string(),
@@ -110,6 +132,14 @@ impl KeyRing {
         )
         .execute(&mut *tx)
         .await?;
+        let trusted: Vec<String> = self.trusted.iter().map(|k| k.kid().to_owned()).collect();
+        sqlx::query!(
+            "UPDATE signing_keys SET state = 'retired', retired_at = now()
+             WHERE state <> 'retired' AND NOT (kid = ANY($1))",
+            &trusted
+        )
+        .execute(&mut *tx)
+        .await?;
         for key in self.trusted.iter() {
             let state = if key.kid() == self.signing.kid() { "active" } else { "verify_only" };
             sqlx::query!(
@@ -129,6 +159,87 @@ impl KeyRing {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The file naming the active key id in a data-dir key folder (written by `regent keys rotate`).
+pub const ACTIVE_KID_FILE: &str = "active-kid";
+
+fn active_kid(keys_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(keys_dir.join(ACTIVE_KID_FILE))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// `(kid, path)` of every `<kid>.pub.pem` directly in `keys_dir`, sorted.
+pub fn public_keys_in(keys_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut keys: Vec<(String, PathBuf)> = std::fs::read_dir(keys_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let kid = name.strip_suffix(".pub.pem")?.to_owned();
+            Some((kid, entry.path()))
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Generates a new active key in `keys_dir` (kid `regent-<n+1>` unless given) and makes it the
+/// active one. The previous keys stay trusted for verification until retired.
+pub fn rotate(keys_dir: &Path, kid: Option<&str>) -> Result<SigningKey, KeyRingError> {
+    let kid = match kid {
+        Some(kid) => kid.to_owned(),
+        None => {
+            let highest = public_keys_in(keys_dir)
+                .iter()
+                .filter_map(|(k, _)| k.strip_prefix("regent-")?.parse::<u32>().ok())
+                .max()
+                .unwrap_or(1);
+            format!("regent-{}", highest + 1)
+        }
+    };
+    let key = generate_key_file(&default_key_path(keys_dir.parent().unwrap_or(keys_dir), &kid), &kid)?;
+    std::fs::write(keys_dir.join(ACTIVE_KID_FILE), format!("{kid}\n")).map_err(|source| {
+        KeyRingError::Write {
+            path: keys_dir.join(ACTIVE_KID_FILE).display().to_string(),
+            source,
+        }
+    })?;
+    Ok(key)
+}
+
+/// Stops trusting `kid`: its files move to `keys_dir/retired/`. The active key cannot be retired.
+pub fn retire(keys_dir: &Path, kid: &str) -> Result<(), KeyRingError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| KeyRingError::Write { path, source }
+    };
+    if active_kid(keys_dir).as_deref().unwrap_or(DEFAULT_KID) == kid {
+        return Err(KeyRingError::Write {
+            path: kid.to_owned(),
+            source: std::io::Error::other("the active key cannot be retired; rotate first"),
+        });
+    }
+    let retired = keys_dir.join("retired");
+    std::fs::create_dir_all(&retired).map_err(io(&retired))?;
+    let mut moved = 0;
+    for suffix in ["key.pem", "pub.pem"] {
+        let from = keys_dir.join(format!("{kid}.{suffix}"));
+        if from.exists() {
+            std::fs::rename(&from, retired.join(format!("{kid}.{suffix}"))).map_err(io(&from))?;
+            moved += 1;
+        }
+    }
+    if moved == 0 {
+        return Err(KeyRingError::Read {
+            path: keys_dir.join(format!("{kid}.pub.pem")).display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such key"),
+        });
+    }
+    Ok(())
 }
 
 pub fn default_key_path(data_dir: &Path, kid: &str) -> PathBuf {

@@ -44,9 +44,18 @@ async fn opa_client_gets_200_with_etag_then_304(pool: PgPool) {
     let quoted = rev.etag();
     let weak = format!("W/{}", rev.etag());
     let listed = format!("\"other\", {}", rev.etag());
-    for value in [quoted.as_str(), rev.digest.as_str(), weak.as_str(), listed.as_str()] {
+    for value in [
+        quoted.as_str(),
+        rev.digest.as_str(),
+        weak.as_str(),
+        listed.as_str(),
+    ] {
         let response = app
-            .send(bundle_request("/bundles/hr-bot", &agent, &[("if-none-match", value)]))
+            .send(bundle_request(
+                "/bundles/hr-bot",
+                &agent,
+                &[("if-none-match", value)],
+            ))
             .await;
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{value}");
         assert_eq!(response.headers()[header::ETAG], rev.etag().as_str());
@@ -57,7 +66,11 @@ async fn opa_client_gets_200_with_etag_then_304(pool: PgPool) {
     let rev2 = store_revision(&app.state.store, "hr-bot", 2).await;
     move_channel(&app.state.store, "hr-bot", "prod", &rev2).await;
     let response = app
-        .send(bundle_request("/bundles/hr-bot", &agent, &[("if-none-match", &rev.etag())]))
+        .send(bundle_request(
+            "/bundles/hr-bot",
+            &agent,
+            &[("if-none-match", &rev.etag())],
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::ETAG], rev2.etag().as_str());
@@ -75,13 +88,18 @@ async fn channels_unknown_personas_and_empty_channels(pool: PgPool) {
     let body = assert_problem(response, StatusCode::NOT_FOUND, "no_revision").await;
     assert!(body["detail"].as_str().unwrap().contains("push"), "{body}");
     // ?channel= picks the channel.
-    let response = app.get("/bundles/hr-bot?channel=staging", &app.auditor).await;
+    let response = app
+        .get("/bundles/hr-bot?channel=staging", &app.auditor)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::ETAG], rev.etag().as_str());
 
     let response = app.get("/bundles/nobody", &app.admin).await;
     let body = assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
-    assert!(body["detail"].as_str().unwrap().contains("nobody"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("nobody"),
+        "{body}"
+    );
     let response = app.get("/bundles/hr-bot?channel=Bad!", &app.admin).await;
     assert_problem(response, StatusCode::BAD_REQUEST, "invalid_channel").await;
 }
@@ -99,9 +117,15 @@ async fn bundle_access_needs_the_persona_or_a_reader(pool: PgPool) {
     assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let response = app.get("/bundles/hr-bot", &it_agent).await;
     let body = assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
-    assert!(body["detail"].as_str().unwrap().contains("it-bot"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("it-bot"),
+        "{body}"
+    );
     for reader in [&app.admin, &app.publisher, &app.auditor] {
-        assert_eq!(app.get("/bundles/hr-bot", reader).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.get("/bundles/hr-bot", reader).await.status(),
+            StatusCode::OK
+        );
     }
 }
 
@@ -133,7 +157,10 @@ async fn long_poll_returns_the_new_revision_within_a_second_of_a_move(pool: PgPo
     move_channel(&app.state.store, "hr-bot", "prod", &rev2).await;
     let (answered_at, response) = poll.await.unwrap();
     let latency = answered_at - moved_at;
-    assert!(latency < Duration::from_secs(1), "long poll answered {latency:?} after the move");
+    assert!(
+        latency < Duration::from_secs(1),
+        "long poll answered {latency:?} after the move"
+    );
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CONTENT_TYPE], LONG_POLL_TYPE);
     assert_eq!(response.headers()[header::ETAG], rev2.etag().as_str());
@@ -162,11 +189,18 @@ async fn long_poll_times_out_with_304_capped_by_the_server_limit(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(response.headers()[header::ETAG], rev.etag().as_str());
     assert!(held >= Duration::from_millis(950), "held only {held:?}");
-    assert!(held < Duration::from_secs(5), "held {held:?}, past the 1 s server limit");
+    assert!(
+        held < Duration::from_secs(5),
+        "held {held:?}, past the 1 s server limit"
+    );
 
     // Without an ETag the long poll answers at once, in long-poll mode.
     let response = app
-        .send(bundle_request("/bundles/hr-bot", &app.auditor, &[("prefer", "wait=30")]))
+        .send(bundle_request(
+            "/bundles/hr-bot",
+            &app.auditor,
+            &[("prefer", "wait=30")],
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CONTENT_TYPE], LONG_POLL_TYPE);
@@ -186,7 +220,11 @@ async fn a_move_through_one_replica_wakes_a_long_poll_on_another(pool: PgPool) {
     // Warm B's head cache, so only a notification can make B see the move.
     let response = send(
         &router_b,
-        bundle_request("/bundles/hr-bot", &agent, &[("if-none-match", &rev1.etag())]),
+        bundle_request(
+            "/bundles/hr-bot",
+            &agent,
+            &[("if-none-match", &rev1.etag())],
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
@@ -194,14 +232,21 @@ async fn a_move_through_one_replica_wakes_a_long_poll_on_another(pool: PgPool) {
     let request = bundle_request(
         "/bundles/hr-bot",
         &agent,
-        &[("if-none-match", &rev1.etag()), ("prefer", "modes=snapshot,delta;wait=10")],
+        &[
+            ("if-none-match", &rev1.etag()),
+            ("prefer", "modes=snapshot,delta;wait=10"),
+        ],
     );
     let poll = tokio::spawn(async move {
         let response = send(&router_b, request).await;
         (Instant::now(), response)
     });
     wait_for_waiter(&replica_b, "hr-bot").await;
-    assert_eq!(app.state.bundles.waiters("hr-bot"), 0, "the poll must be on replica B");
+    assert_eq!(
+        app.state.bundles.waiters("hr-bot"),
+        0,
+        "the poll must be on replica B"
+    );
 
     let moved_at = Instant::now();
     move_channel(&app.state.store, "hr-bot", "prod", &rev2).await;
@@ -224,12 +269,20 @@ async fn a_regent_agent_gets_the_channel_it_registered(pool: PgPool) {
         "regent": {"agent_id": "hr-bot-1", "persona": "hr-bot"}
     });
     let response = app
-        .send(opa::post_json("/status", &agent, status.to_string().as_bytes()))
+        .send(opa::post_json(
+            "/status",
+            &agent,
+            status.to_string().as_bytes(),
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let response = app
-        .send(bundle_request("/bundles/hr-bot", &agent, &[("x-regent-agent-id", "hr-bot-1")]))
+        .send(bundle_request(
+            "/bundles/hr-bot",
+            &agent,
+            &[("x-regent-agent-id", "hr-bot-1")],
+        ))
         .await;
     assert_eq!(response.headers()[header::ETAG], staging.etag().as_str());
     let response = app.get("/bundles/hr-bot?agent=hr-bot-1", &agent).await;

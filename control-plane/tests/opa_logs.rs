@@ -48,13 +48,19 @@ async fn a_stock_opa_batch_is_stored_once_with_derived_fields(pool: PgPool) {
 
     let response = app.send(post_gzip("/logs", &agent, &fixture)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body_json(response).await, json!({"received": 5, "stored": 5, "duplicates": 0}));
+    assert_eq!(
+        body_json(response).await,
+        json!({"received": 5, "stored": 5, "duplicates": 0})
+    );
     assert_eq!(stored(&pool).await, 5);
 
     // OPA retries a chunk it thinks failed: nothing is stored twice.
     let response = app.send(post_gzip("/logs", &agent, &fixture)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body_json(response).await, json!({"received": 5, "stored": 0, "duplicates": 5}));
+    assert_eq!(
+        body_json(response).await,
+        json!({"received": 5, "stored": 0, "duplicates": 5})
+    );
     assert_eq!(stored(&pool).await, 5);
 
     let row = sqlx::query!(
@@ -91,8 +97,14 @@ async fn a_stock_opa_batch_is_stored_once_with_derived_fields(pool: PgPool) {
     assert_eq!(
         paths,
         vec![
-            (Some("regent/hr_bot/decision".into()), Some("hr-bot-42".into())),
-            (Some("regent/hr_bot/decision".into()), Some("legacy-rev-1".into())),
+            (
+                Some("regent/hr_bot/decision".into()),
+                Some("hr-bot-42".into())
+            ),
+            (
+                Some("regent/hr_bot/decision".into()),
+                Some("legacy-rev-1".into())
+            ),
         ]
     );
     // The Envoy-style event names no persona; the agent token attributes it.
@@ -110,7 +122,11 @@ async fn identity_bodies_and_partition_paths_are_accepted(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     let agent = app.agent_token("hr-bot").await;
     let response = app
-        .send(post_json("/logs/eu", &agent, &batch(&[event("hr-bot"), event("hr-bot")])))
+        .send(post_json(
+            "/logs/eu",
+            &agent,
+            &batch(&[event("hr-bot"), event("hr-bot")]),
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let response = app.send(post_json("/logs", &agent, b"[]")).await;
@@ -138,7 +154,12 @@ async fn a_gzip_bomb_is_refused_without_storing_anything(pool: PgPool) {
     json.push(b']');
     let request = post_gzip("/logs", &agent, &json);
     let response = app.send(request).await;
-    let body = assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "inflated_too_large").await;
+    let body = assert_problem(
+        response,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "inflated_too_large",
+    )
+    .await;
     assert_eq!(body["limit"], 1 << 20);
     assert_eq!(stored(&pool).await, 0);
 }
@@ -179,7 +200,11 @@ async fn malformed_and_invalid_batches_name_the_place_and_store_nothing(pool: Pg
         .send(post_gzip("/logs", &agent, b"[\n  {\"decision_id\": }\n]"))
         .await;
     let body = assert_problem(response, StatusCode::BAD_REQUEST, "invalid_json").await;
-    assert_eq!((body["line"].as_u64(), body["column"].as_u64()), (Some(2), Some(19)), "{body}");
+    assert_eq!(
+        (body["line"].as_u64(), body["column"].as_u64()),
+        (Some(2), Some(19)),
+        "{body}"
+    );
 
     let response = app
         .send(
@@ -219,7 +244,12 @@ async fn malformed_and_invalid_batches_name_the_place_and_store_nothing(pool: Pg
                 .unwrap(),
         )
         .await;
-    assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding").await;
+    assert_problem(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_encoding",
+    )
+    .await;
     assert_eq!(stored(&pool).await, 0);
 }
 
@@ -231,19 +261,30 @@ async fn agent_tokens_post_only_their_personas_decisions(pool: PgPool) {
     let response = app.send(post_gzip("/logs", &agent, &batch(&events))).await;
     let body = assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(body["field"], "events[1].persona");
-    assert!(body["detail"].as_str().unwrap().contains("it-bot"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("it-bot"),
+        "{body}"
+    );
     assert_eq!(stored(&pool).await, 0);
 
     // An admin may relay any persona's decisions; readers may not post.
-    let response = app.send(post_gzip("/logs", &app.admin, &batch(&events))).await;
+    let response = app
+        .send(post_gzip("/logs", &app.admin, &batch(&events)))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(stored(&pool).await, 3);
     for token in [&app.auditor, &app.publisher] {
-        let response = app.send(post_gzip("/logs", token, &batch(&[event("hr-bot")]))).await;
+        let response = app
+            .send(post_gzip("/logs", token, &batch(&[event("hr-bot")])))
+            .await;
         assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
     }
     let response = app
-        .send(Request::post("/logs").body(Body::from(gzip(b"[]"))).unwrap())
+        .send(
+            Request::post("/logs")
+                .body(Body::from(gzip(b"[]")))
+                .unwrap(),
+        )
         .await;
     assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(stored(&pool).await, 3);
@@ -299,7 +340,10 @@ async fn creating_a_partition_moves_that_months_rows_out_of_the_default(pool: Pg
         store.ensure_log_partition(month).await.unwrap(),
         PartitionState::Created { moved: 3 }
     );
-    assert_eq!(store.ensure_log_partition(month).await.unwrap(), PartitionState::Existed);
+    assert_eq!(
+        store.ensure_log_partition(month).await.unwrap(),
+        PartitionState::Existed
+    );
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT tableoid::regclass::text FROM decision_logs")
             .fetch_all(&pool)

@@ -46,7 +46,12 @@ async fn a_stock_opa_report_is_stored_as_latest_and_history(pool: PgPool) {
     let sent: Value = serde_json::from_slice(&fixture).unwrap();
     assert_eq!(stored.last_status, sent);
     let error = stored.last_error.unwrap();
-    for part in ["it-bot", "undefined function regex.matchh", "shared-libs", "plugin `decision_logs`"] {
+    for part in [
+        "it-bot",
+        "undefined function regex.matchh",
+        "shared-libs",
+        "plugin `decision_logs`",
+    ] {
         assert!(error.contains(part), "{part} missing from {error}");
     }
     assert_eq!(history(&pool, OPA_ID).await, 1);
@@ -80,7 +85,10 @@ async fn a_regent_report_records_sequence_channel_and_error(pool: PgPool) {
     assert_eq!(stored.active_sequence, Some(7));
     assert_eq!(stored.active_revision.as_deref(), Some("it-bot-7"));
     assert_eq!(stored.channel.as_deref(), Some("staging"));
-    assert_eq!(stored.last_error.as_deref(), Some("verify: signature by unknown key `k9`"));
+    assert_eq!(
+        stored.last_error.as_deref(),
+        Some("verify: signature by unknown key `k9`")
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -91,14 +99,25 @@ async fn an_agent_token_reports_only_for_its_persona(pool: PgPool) {
 
     // The stock report covers hr-bot, it-bot and shared-libs bundles, not dev-bot.
     let response = app
-        .send(post_json("/status", &dev_agent, &protocol_fixture("opa-status.json")))
+        .send(post_json(
+            "/status",
+            &dev_agent,
+            &protocol_fixture("opa-status.json"),
+        ))
         .await;
     let body = assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
-    assert!(body["detail"].as_str().unwrap().contains("dev-bot"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("dev-bot"),
+        "{body}"
+    );
     // Regent's block naming another persona.
     let report = json!({"labels": {"id": "x"}, "regent": {"agent_id": "x", "persona": "hr-bot"}});
     let response = app
-        .send(post_json("/status", &dev_agent, report.to_string().as_bytes()))
+        .send(post_json(
+            "/status",
+            &dev_agent,
+            report.to_string().as_bytes(),
+        ))
         .await;
     assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(agents(&pool).await, 0);
@@ -107,11 +126,19 @@ async fn an_agent_token_reports_only_for_its_persona(pool: PgPool) {
     let hr_agent = app.agent_token("hr-bot").await;
     let report = json!({"labels": {"id": "shared-id"}});
     let response = app
-        .send(post_json("/status", &hr_agent, report.to_string().as_bytes()))
+        .send(post_json(
+            "/status",
+            &hr_agent,
+            report.to_string().as_bytes(),
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = app
-        .send(post_json("/status", &dev_agent, report.to_string().as_bytes()))
+        .send(post_json(
+            "/status",
+            &dev_agent,
+            report.to_string().as_bytes(),
+        ))
         .await;
     assert_problem(response, StatusCode::CONFLICT, "agent_persona_conflict").await;
     let stored = app.state.store.agent("shared-id").await.unwrap().unwrap();
@@ -128,19 +155,33 @@ async fn malformed_reports_are_refused_with_the_place(pool: PgPool) {
     let response = app
         .send(post_json("/status", &agent, report.to_string().as_bytes()))
         .await;
-    let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "missing_agent_id").await;
+    let body = assert_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing_agent_id",
+    )
+    .await;
     assert_eq!(body["field"], "labels.id");
 
     let response = app
-        .send(post_json("/status", &agent, b"{\n  \"labels\": {\"id\": 5}\n}"))
+        .send(post_json(
+            "/status",
+            &agent,
+            b"{\n  \"labels\": {\"id\": 5}\n}",
+        ))
         .await;
     let body = assert_problem(response, StatusCode::BAD_REQUEST, "invalid_json").await;
     assert_eq!(body["line"], 2, "{body}");
 
-    let response = app.send(post_json("/status", &agent, b"{\"labels\": ")).await;
+    let response = app
+        .send(post_json("/status", &agent, b"{\"labels\": "))
+        .await;
     assert_problem(response, StatusCode::BAD_REQUEST, "invalid_json").await;
 
-    let big = format!("{{\"labels\":{{\"id\":\"a\",\"pad\":\"{}\"}}}}", "x".repeat(2 << 20));
+    let big = format!(
+        "{{\"labels\":{{\"id\":\"a\",\"pad\":\"{}\"}}}}",
+        "x".repeat(2 << 20)
+    );
     let response = app.send(post_json("/status", &agent, big.as_bytes())).await;
     assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert_eq!(agents(&pool).await, 0);

@@ -25,6 +25,22 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Make a new signing key active in the control plane's key folder
+    /// (`<data_dir>/keys`); older keys stay trusted until retired. Restart to apply.
+    Rotate {
+        /// The control plane's data folder.
+        #[arg(long, env = "REGENT_DATA_DIR", default_value = ".regent")]
+        data_dir: PathBuf,
+        /// Key id of the new key (default `regent-<n+1>`).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Stop trusting an old key: its files move to `<data_dir>/keys/retired/`. Restart to apply.
+    Retire {
+        kid: String,
+        #[arg(long, env = "REGENT_DATA_DIR", default_value = ".regent")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,6 +66,18 @@ pub fn run(cmd: KeysCommand) -> CliResult {
             out,
             force,
         } => generate(&kid, alg.into(), &out, force),
+        KeysCommand::Rotate { data_dir, kid } => {
+            let key = crate::keyring::rotate(&data_dir.join("keys"), kid.as_deref())?;
+            println!("new active signing key `{}` ({})", key.kid(), key.public_key().fingerprint());
+            println!("restart the control plane to sign with it; earlier keys stay trusted for verification");
+            println!("until retired with `regent keys retire <kid>`");
+            Ok(())
+        }
+        KeysCommand::Retire { kid, data_dir } => {
+            crate::keyring::retire(&data_dir.join("keys"), &kid)?;
+            println!("key `{kid}` retired; restart the control plane to stop trusting it");
+            Ok(())
+        }
     }
 }
 

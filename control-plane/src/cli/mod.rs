@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bundle;
 mod keys;
+mod push;
 pub mod server;
 mod up;
 
@@ -31,6 +32,11 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Build a persona folder and push it to the control plane (the GitOps client).
+    Push(push::PushArgs),
+    /// Manage personas on the control plane.
+    #[command(subcommand)]
+    Personas(PersonasCommand),
     /// Run the control plane.
     Serve(server::ConfigArgs),
     /// Apply database migrations.
@@ -43,6 +49,12 @@ enum Command {
     /// Run only the private PostgreSQL and print its URL (for scripts/test.sh).
     #[command(hide = true)]
     DevPostgres(up::DevPostgresArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PersonasCommand {
+    /// Create a persona (admin), with channels `staging` and `prod`.
+    Create(push::CreatePersonaArgs),
 }
 
 /// A failed command: what went wrong, and whether the input (1) or the invocation (2) is at fault.
@@ -68,6 +80,8 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Push(args) => push::push(args),
+        Command::Personas(PersonasCommand::Create(args)) => push::create_persona(args),
         Command::Serve(args) => server::serve(&args),
         Command::Migrate(args) => server::migrate(&args),
         Command::Tokens(cmd) => server::tokens(cmd),

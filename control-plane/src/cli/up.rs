@@ -57,6 +57,8 @@ pub struct DevPostgresArgs {
 struct Owned {
     registry: Option<LocalRegistry>,
     postgres: Option<EmbeddedPostgres>,
+    /// The database in use (embedded or configured), for the summary.
+    database: Option<String>,
 }
 
 impl Owned {
@@ -95,7 +97,47 @@ pub fn up(args: &UpArgs) -> CliResult {
     Ok(())
 }
 
-async fn run(mut config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result<()> {
+async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result<()> {
+    // Listen for Ctrl-C/SIGTERM from the start: an interrupted start-up still stops what it
+    // started (in `up`), instead of the default action killing us mid-way.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::server::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let running = tokio::select! {
+        biased;
+        _ = stop_rx.changed() => return Ok(()),
+        running = start_stack(config, args, owned) => running?,
+    };
+    let state = running.state.clone();
+    let server = running.handle;
+    let tokens = tokio::select! {
+        _ = stop_rx.changed() => None,
+        tokens = async {
+            let admin = ensure_token(&state, "admin", Role::Admin).await?;
+            let auditor = ensure_token(&state, "auditor", Role::Auditor).await?;
+            anyhow::Ok((admin, auditor))
+        } => Some(tokens?),
+    };
+    if let Some((admin, auditor)) = tokens {
+        print_summary(&state, running.addr, &admin, &auditor, owned);
+        tokio::select! {
+            // Shutting down: pushes in flight are abandoned (their transactions roll back).
+            _ = stop_rx.changed() => {}
+            () = push_personas(&state, args) => {}
+        }
+    }
+    server.await.context("the server task failed")??;
+    Ok(())
+}
+
+/// The database, the registry, migrations, keys, and the server listening.
+async fn start_stack(
+    mut config: Config,
+    args: &UpArgs,
+    owned: &mut Owned,
+) -> anyhow::Result<crate::server::Running> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", config.data_dir.display()))?;
     config.data_dir = config.data_dir.canonicalize()?;
@@ -131,25 +173,9 @@ async fn run(mut config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Re
     }
 
     config.migrate_on_start = true;
+    owned.database = Some(database_url.clone());
     let state = crate::server::prepare(config, &database_url).await?;
-    let running = crate::server::start(state).await?;
-    let state = running.state.clone();
-
-    let admin = ensure_token(&state, "admin", Role::Admin).await?;
-    let auditor = ensure_token(&state, "auditor", Role::Auditor).await?;
-    let pushed = push_personas(&state, args).await;
-
-    print_summary(
-        &state,
-        running.addr,
-        &admin,
-        &auditor,
-        owned,
-        &database_url,
-        &pushed,
-    );
-    running.handle.await.context("the server task failed")??;
-    Ok(())
+    crate::server::start(state).await
 }
 
 /// Reuses the token saved in `<data_dir>/<role>.token` while the database still accepts it
@@ -194,54 +220,71 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per persona: its revision, or why it was not pushed.
-async fn push_personas(state: &AppState, args: &UpArgs) -> Vec<(String, Result<String, String>)> {
-    let mut lines = Vec::new();
-    for persona in &args.personas {
-        let dir = args.bundles.join(persona);
-        let line = if !dir.is_dir() {
-            Err(format!(
-                "`{}` not found (run from the repository root or pass --bundles)",
-                dir.display()
-            ))
-        } else {
-            match crate::services::push::push_folder(state, persona, &dir, ACTOR).await {
-                Ok(outcome) => Ok(format!(
-                    "{} (sequence {}{})",
-                    outcome.revision,
-                    outcome.sequence,
-                    if outcome.created {
-                        ", new"
-                    } else {
-                        ", unchanged"
-                    }
-                )),
-                Err(e) => {
-                    tracing::error!(persona, error = %e, "push failed");
-                    Err(e.to_string())
-                }
-            }
-        };
-        lines.push((persona.clone(), line));
+/// Pushes the shipped personas concurrently (validation is CPU-bound; two cores help) and
+/// prints each outcome as it lands.
+async fn push_personas(state: &AppState, args: &UpArgs) {
+    use futures::StreamExt as _;
+    if args.personas.is_empty() {
+        return;
     }
-    lines
+    println!(
+        "Pushing {} (compile, run the tests, sign; identical content is a no-op):",
+        args.personas.join(", ")
+    );
+    let mut pushes: futures::stream::FuturesUnordered<_> = args
+        .personas
+        .iter()
+        .map(|persona| async move { (persona, push_persona(state, persona, &args.bundles).await) })
+        .collect();
+    let mut failed = 0;
+    while let Some((persona, outcome)) = pushes.next().await {
+        match outcome {
+            Ok(line) => println!("  {persona:<15} {line}"),
+            Err(e) => {
+                failed += 1;
+                println!("  {persona:<15} NOT PUSHED: {e}");
+            }
+        }
+    }
+    if failed == 0 {
+        println!("Ready. Stop with Ctrl-C.");
+    } else {
+        println!(
+            "{failed} persona(s) not pushed (see above); the server keeps running. Stop with Ctrl-C."
+        );
+    }
 }
 
-fn print_summary(
-    state: &AppState,
-    addr: SocketAddr,
-    admin: &str,
-    auditor: &str,
-    owned: &Owned,
-    database_url: &str,
-    pushed: &[(String, Result<String, String>)],
-) {
+async fn push_persona(state: &AppState, persona: &str, bundles: &Path) -> Result<String, String> {
+    let dir = bundles.join(persona);
+    if !dir.is_dir() {
+        return Err(format!(
+            "`{}` not found (run from the repository root or pass --bundles)",
+            dir.display()
+        ));
+    }
+    let started = std::time::Instant::now();
+    match crate::services::push::push_folder(state, persona, &dir, ACTOR).await {
+        Ok(outcome) => Ok(format!(
+            "{} (sequence {}, {}, {:.1} s)",
+            outcome.revision,
+            outcome.sequence,
+            if outcome.created { "new" } else { "unchanged" },
+            started.elapsed().as_secs_f64()
+        )),
+        Err(e) => {
+            tracing::error!(persona, error = %e, "push failed");
+            Err(e.to_string())
+        }
+    }
+}
+
+fn print_summary(state: &AppState, addr: SocketAddr, admin: &str, auditor: &str, owned: &Owned) {
     let config = &state.config;
     let url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let dir = config.data_dir.display();
     let registry = match (&owned.registry, config.registries.first()) {
         (Some(r), _) => format!(
             "{} (local, plain HTTP; repositories regent/<persona>)",
@@ -250,39 +293,29 @@ fn print_summary(
         (None, Some(r)) => format!("{} ({}, configured)", r.host, r.name),
         (None, None) => "none (apt-get install docker-registry for a local one)".into(),
     };
-    let database = match &owned.postgres {
-        Some(pg) => format!(
-            "embedded PostgreSQL {} (files in {})",
-            pg.url(),
-            pg.dir().display()
-        ),
-        None => format!("{} (configured)", redact_password(database_url)),
+    let database = match (&owned.postgres, &owned.database) {
+        (Some(pg), _) => format!("embedded PostgreSQL {}", pg.url()),
+        (None, Some(url)) => format!("{} (configured)", redact_password(url)),
+        (None, None) => "unknown".into(),
     };
-    let mut out = String::new();
-    out.push_str("\nRegent is up.\n\n");
-    out.push_str(&format!("  console / API   {url}\n"));
-    out.push_str(&format!("  metrics         {url}/metrics\n"));
-    out.push_str(&format!("  admin token     {admin}\n"));
-    out.push_str(&format!("  auditor token   {auditor}\n"));
-    out.push_str(&format!("  registry        {registry}\n"));
-    out.push_str(&format!("  database        {database}\n"));
-    out.push_str(&format!(
-        "  signing key     {}\n",
-        state.keys.signing().kid()
-    ));
-    out.push_str(&format!(
-        "  data dir        {dir} (tokens in admin.token, auditor.token)\n"
-    ));
-    for (persona, line) in pushed {
-        match line {
-            Ok(revision) => out.push_str(&format!("  {persona:<15} {revision}\n")),
-            Err(e) => out.push_str(&format!("  {persona:<15} NOT PUSHED: {e}\n")),
-        }
+    let lines = [
+        ("console / API", url.clone()),
+        ("metrics", format!("{url}/metrics")),
+        ("admin token", admin.to_owned()),
+        ("auditor token", auditor.to_owned()),
+        ("registry", registry),
+        ("database", database),
+        ("signing key", state.keys.signing().kid().to_owned()),
+        ("data dir", config.data_dir.display().to_string()),
+    ];
+    let mut out = String::from("\nRegent is up. Stop with Ctrl-C.\n\n");
+    for (label, value) in lines {
+        out.push_str(&format!("  {label:<15} {value}\n"));
     }
     out.push_str(&format!(
-        "\n  try: curl -H 'Authorization: Bearer {auditor}' {url}/api/v1/personas\n"
+        "\n  tokens are kept in {0}/admin.token and {0}/auditor.token\n  try: curl -H 'Authorization: Bearer {auditor}' {url}/api/v1/personas\n\n",
+        config.data_dir.display()
     ));
-    out.push_str("\nStop with Ctrl-C.\n");
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();

@@ -69,7 +69,9 @@ impl BundleWatch {
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // A poisoned lock only means a panic elsewhere mid-update of plain maps; keep going.
-        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether the LISTEN connection is up (changes made on other replicas reach us).
@@ -153,7 +155,9 @@ impl BundleWatch {
         if channel.is_empty() {
             shared.heads.retain(|(p, _), _| p != persona);
         } else {
-            shared.heads.remove(&(persona.to_owned(), channel.to_owned()));
+            shared
+                .heads
+                .remove(&(persona.to_owned(), channel.to_owned()));
         }
         if let Some(sender) = shared.personas.get(persona) {
             sender.send_modify(|n| *n += 1);

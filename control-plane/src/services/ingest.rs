@@ -48,7 +48,9 @@ pub enum IngestError {
     InflatedTooLarge { limit: usize },
     #[error("the body is not valid gzip ({0}); send a gzip-compressed JSON array")]
     BadGzip(String),
-    #[error("the body is not a JSON array of decision events: {message} (line {line}, column {column})")]
+    #[error(
+        "the body is not a JSON array of decision events: {message} (line {line}, column {column})"
+    )]
     Json {
         message: String,
         line: usize,
@@ -56,7 +58,9 @@ pub enum IngestError {
     },
     #[error("`{path}`: {detail}")]
     InvalidEvent { path: String, detail: String },
-    #[error("`events[{index}]` is for persona `{persona}`, but this agent token is for persona `{allowed}`")]
+    #[error(
+        "`events[{index}]` is for persona `{persona}`, but this agent token is for persona `{allowed}`"
+    )]
     WrongPersona {
         index: usize,
         persona: String,
@@ -136,13 +140,19 @@ impl Ingest {
         encoding: Encoding,
         agent_persona: Option<String>,
     ) -> Result<IngestReport, IngestError> {
-        let result = self.ingest_inner(store, body, encoding, agent_persona).await;
+        let result = self
+            .ingest_inner(store, body, encoding, agent_persona)
+            .await;
         let stats = &self.stats;
         match &result {
             Ok(report) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.events_stored.fetch_add(report.stored, Ordering::Relaxed);
-                stats.events_duplicate.fetch_add(report.duplicates, Ordering::Relaxed);
+                stats
+                    .events_stored
+                    .fetch_add(report.stored, Ordering::Relaxed);
+                stats
+                    .events_duplicate
+                    .fetch_add(report.duplicates, Ordering::Relaxed);
             }
             Err(IngestError::Busy) => {
                 stats.batches_throttled.fetch_add(1, Ordering::Relaxed);
@@ -192,7 +202,11 @@ impl Ingest {
             if !(-PARTITION_MONTHS_BACK..=PARTITION_MONTHS_AHEAD).contains(&offset) {
                 continue;
             }
-            if self.partitions.lock().is_ok_and(|known| known.contains(&month)) {
+            if self
+                .partitions
+                .lock()
+                .is_ok_and(|known| known.contains(&month))
+            {
                 continue;
             }
             match store.ensure_log_partition(month).await {
@@ -222,7 +236,9 @@ fn decode(body: &[u8], encoding: Encoding, max_inflated: usize) -> Result<Vec<u8
             Ok(body.to_vec())
         }
         Encoding::Gzip => {
-            let cap = u64::try_from(max_inflated).unwrap_or(u64::MAX).saturating_add(1);
+            let cap = u64::try_from(max_inflated)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
             let mut out = Vec::with_capacity(body.len().saturating_mul(8).min(max_inflated));
             MultiGzDecoder::new(body)
                 .take(cap)
@@ -254,10 +270,11 @@ fn parse_events(
         let text = raw.get();
         let mut event: DecisionEventV1 =
             serde_json::from_str(text).map_err(|e| diagnose(index, text, &e))?;
-        let decision_id = Uuid::parse_str(&event.decision_id).map_err(|_| IngestError::InvalidEvent {
-            path: format!("events[{index}].decision_id"),
-            detail: format!("`{}` is not a UUID", truncate(&event.decision_id, 80)),
-        })?;
+        let decision_id =
+            Uuid::parse_str(&event.decision_id).map_err(|_| IngestError::InvalidEvent {
+                path: format!("events[{index}].decision_id"),
+                detail: format!("`{}` is not a UUID", truncate(&event.decision_id, 80)),
+            })?;
         if has_nul_escape(text) {
             return Err(IngestError::InvalidEvent {
                 path: format!("events[{index}]"),
@@ -334,14 +351,22 @@ fn diagnose(index: usize, text: &str, error: &serde_json::Error) -> IngestError 
     };
     match object.get("decision_id") {
         None | Some(serde_json::Value::Null) => {
-            return field_error("decision_id", "is missing; every event needs a UUID decision_id".into());
+            return field_error(
+                "decision_id",
+                "is missing; every event needs a UUID decision_id".into(),
+            );
         }
-        Some(v) if !v.is_string() => return field_error("decision_id", "must be a UUID string".into()),
+        Some(v) if !v.is_string() => {
+            return field_error("decision_id", "must be a UUID string".into());
+        }
         _ => {}
     }
     match object.get("timestamp") {
         None | Some(serde_json::Value::Null) => {
-            return field_error("timestamp", "is missing; every event needs an RFC 3339 timestamp".into());
+            return field_error(
+                "timestamp",
+                "is missing; every event needs an RFC 3339 timestamp".into(),
+            );
         }
         Some(serde_json::Value::String(s)) if chrono::DateTime::parse_from_rfc3339(s).is_err() => {
             return field_error(
@@ -383,7 +408,11 @@ pub(crate) fn has_nul_escape(text: &str) -> bool {
     let mut from = 0;
     while let Some(found) = text[from..].find("\\u0000") {
         let at = from + found;
-        let backslashes = bytes[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+        let backslashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
         if backslashes % 2 == 0 {
             return true;
         }
@@ -426,7 +455,10 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         let err = decode(&bomb, Encoding::Gzip, 1 << 20).unwrap_err();
         assert!(matches!(err, IngestError::InflatedTooLarge { limit } if limit == 1 << 20));
-        assert_eq!(decode(&bomb, Encoding::Gzip, 4 << 20).unwrap().len(), 4 << 20);
+        assert_eq!(
+            decode(&bomb, Encoding::Gzip, 4 << 20).unwrap().len(),
+            4 << 20
+        );
     }
 
     #[test]
@@ -434,10 +466,16 @@ mod tests {
         let json = br#"[{"decision_id":"4ca636c1-55e4-417a-b1d8-4aceb67960d1","timestamp":"2026-11-24T10:15:00Z"},
                         {"decision_id":"nope","timestamp":"2026-11-24T10:15:00Z"}]"#;
         let err = parse_events(json, None).unwrap_err();
-        assert!(err.to_string().starts_with("`events[1].decision_id`"), "{err}");
+        assert!(
+            err.to_string().starts_with("`events[1].decision_id`"),
+            "{err}"
+        );
         let json = br#"[{"decision_id":"4ca636c1-55e4-417a-b1d8-4aceb67960d1"}]"#;
         let err = parse_events(json, None).unwrap_err();
-        assert!(err.to_string().starts_with("`events[0].timestamp`"), "{err}");
+        assert!(
+            err.to_string().starts_with("`events[0].timestamp`"),
+            "{err}"
+        );
         let err = parse_events(b"[1]", None).unwrap_err();
         assert!(err.to_string().starts_with("`events[0]`"), "{err}");
     }

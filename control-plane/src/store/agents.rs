@@ -115,10 +115,12 @@ impl Store {
 
     /// The channel an agent registered (from its `channel` label), if any.
     pub async fn agent_channel(&self, agent_id: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar!("SELECT channel FROM agents WHERE id = $1", agent_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+        Ok(
+            sqlx::query_scalar!("SELECT channel FROM agents WHERE id = $1", agent_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
     }
 
     /// Ids of the personas among `names` that exist, in name order.

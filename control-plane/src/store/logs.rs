@@ -46,7 +46,8 @@ impl LogMonth {
 
     /// Midnight UTC on the first day of the month; `None` outside chrono's range.
     pub fn start(self) -> Option<DateTime<Utc>> {
-        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0).single()
+        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
+            .single()
     }
 
     /// The partition's table name.
@@ -111,7 +112,9 @@ impl DecisionLogColumns {
 pub enum PartitionState {
     Existed,
     /// Created; `moved` rows of that month came over from the default partition.
-    Created { moved: u64 },
+    Created {
+        moved: u64,
+    },
 }
 
 /// Events per `INSERT` statement: bounds the arrays one statement carries.
@@ -190,12 +193,10 @@ impl Store {
         sqlx::query!("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
             .execute(&mut *tx)
             .await?;
-        let exists = sqlx::query_scalar!(
-            r#"SELECT to_regclass($1) IS NOT NULL AS "exists!""#,
-            table
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let exists =
+            sqlx::query_scalar!(r#"SELECT to_regclass($1) IS NOT NULL AS "exists!""#, table)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists {
             tx.commit().await?;
             return Ok(PartitionState::Existed);

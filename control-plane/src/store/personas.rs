@@ -45,6 +45,31 @@ impl Store {
         Ok(persona)
     }
 
+    /// Creates a persona with the default channels; an existing name is a conflict.
+    pub async fn create_persona(&self, name: &str, description: &str) -> StoreResult<Persona> {
+        let mut tx = self.pool.begin().await?;
+        let persona = sqlx::query_as!(
+            Persona,
+            "INSERT INTO personas (name, description) VALUES ($1, $2)
+             RETURNING id, name, description, created_at",
+            name,
+            description
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        for channel in DEFAULT_CHANNELS {
+            sqlx::query!(
+                "INSERT INTO channels (persona_id, name) VALUES ($1, $2)",
+                persona.id,
+                channel
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(persona)
+    }
+
     pub async fn persona(&self, name: &str) -> StoreResult<Persona> {
         sqlx::query_as!(
             Persona,

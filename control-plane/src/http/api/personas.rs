@@ -12,7 +12,7 @@ use crate::store::personas::Persona;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/personas", get(list))
+        .route("/api/v1/personas", get(list).post(create))
         .route("/api/v1/personas/{persona}", get(show))
 }
 
@@ -26,6 +26,26 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Perso
     Ok(Json(PersonaList {
         personas: state.store.personas().await?,
     }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPersona {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Creates a persona with channels `staging` and `prod` (admin). Existing → 409.
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Result<Json<NewPersona>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(axum::http::StatusCode, Json<Persona>)> {
+    auth.require_admin()?;
+    let Json(new) = body.map_err(|e| crate::http::error::ApiError::bad_request("invalid_json", e.body_text()))?;
+    let persona = state.store.create_persona(&new.name, &new.description).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(persona)))
 }
 
 async fn show(

@@ -221,8 +221,14 @@ mod tests {
         let opa = headers(&[("prefer", "modes=snapshot,delta;wait=30")]);
         assert_eq!(prefer_wait(&opa), Some(30));
         assert_eq!(prefer_wait(&headers(&[("prefer", "wait=5")])), Some(5));
-        assert_eq!(prefer_wait(&headers(&[("prefer", " Wait = \"7\" ")])), Some(7));
-        assert_eq!(prefer_wait(&headers(&[("prefer", "modes=snapshot,delta")])), None);
+        assert_eq!(
+            prefer_wait(&headers(&[("prefer", " Wait = \"7\" ")])),
+            Some(7)
+        );
+        assert_eq!(
+            prefer_wait(&headers(&[("prefer", "modes=snapshot,delta")])),
+            None
+        );
         assert_eq!(prefer_wait(&headers(&[("prefer", "wait=soon")])), None);
         assert_eq!(prefer_wait(&HeaderMap::new()), None);
     }
@@ -230,8 +236,18 @@ mod tests {
     #[test]
     fn if_none_match_accepts_the_usual_spellings() {
         let d = "ab12";
-        for value in ["\"ab12\"", "ab12", "W/\"ab12\"", "\"x\", \"ab12\"", "*", "\"sha256:AB12\""] {
-            assert!(etag_matches(&headers(&[("if-none-match", value)]), d), "{value}");
+        for value in [
+            "\"ab12\"",
+            "ab12",
+            "W/\"ab12\"",
+            "\"x\", \"ab12\"",
+            "*",
+            "\"sha256:AB12\"",
+        ] {
+            assert!(
+                etag_matches(&headers(&[("if-none-match", value)]), d),
+                "{value}"
+            );
         }
         assert!(!etag_matches(&headers(&[("if-none-match", "\"ab1\"")]), d));
         assert!(!etag_matches(&HeaderMap::new(), d));

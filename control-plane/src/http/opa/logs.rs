@@ -54,7 +54,11 @@ fn content_encoding(headers: &HeaderMap) -> ApiResult<Encoding> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(Encoding::Identity);
     };
-    let value = value.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    let value = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match value.as_str() {
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
         "" | "identity" => Ok(Encoding::Identity),

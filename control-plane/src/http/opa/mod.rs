@@ -40,7 +40,12 @@ fn require_reporter(auth: &Auth) -> ApiResult<&Principal> {
 
 /// Reads the whole body, refusing (413) as soon as it passes `limit` bytes, whether or not a
 /// `Content-Length` announced it.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize, setting: &str) -> ApiResult<Bytes> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    setting: &str,
+) -> ApiResult<Bytes> {
     let too_large = || {
         ApiError::too_large(format!(
             "the body is larger than {limit} bytes (`{setting}`); send smaller batches"
@@ -58,7 +63,10 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize, setting: &str)
     let mut buffer = Vec::with_capacity(announced.map_or(8192, |n| n as usize));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("body_read_failed", format!("cannot read the request body: {e}"))
+            ApiError::bad_request(
+                "body_read_failed",
+                format!("cannot read the request body: {e}"),
+            )
         })?;
         if buffer.len() + chunk.len() > limit {
             return Err(too_large());

@@ -62,7 +62,8 @@ pub(super) async fn post_status(
         .with("column", e.column())
     })?;
     // serde_json accepted it, so it is UTF-8.
-    let text = std::str::from_utf8(&body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     if has_nul_escape(text) {
         return Err(ApiError::unprocessable(
             "invalid_status",
@@ -171,10 +172,18 @@ async fn resolve_persona(
         return Ok((Some(persona.id), Some(persona.name)));
     }
     let names: Vec<String> = report.bundles.keys().cloned().collect();
-    Ok(match state.store.existing_personas(&names).await?.into_iter().next() {
-        Some((id, name)) => (Some(id), Some(name)),
-        None => (None, None),
-    })
+    Ok(
+        match state
+            .store
+            .existing_personas(&names)
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some((id, name)) => (Some(id), Some(name)),
+            None => (None, None),
+        },
+    )
 }
 
 /// Regent's own error, else every failing bundle and plugin, joined.
