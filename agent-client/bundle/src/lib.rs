@@ -13,7 +13,6 @@
 pub mod archive;
 pub mod build;
 pub mod bundle;
-#[path = "canonical_stub.rs"]
 pub mod canonical;
 pub mod cases;
 mod error;
