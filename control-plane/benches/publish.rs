@@ -81,7 +81,6 @@ async fn run() {
         bundle_bytes = bytes.len();
 
         let started = Instant::now();
-        eprintln!("T start {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros());
         let mut tx = store.pool.begin().await.unwrap();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO revisions (persona_id, sequence, revision, content_digest, bundle_digest,
@@ -101,9 +100,7 @@ async fn run() {
         Store::enqueue_publications(&mut tx, id, "hr-bot", &revision, &state.config.registries)
             .await
             .unwrap();
-        eprintln!("T pre-commit {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros());
         tx.commit().await.unwrap();
-        eprintln!("T committed {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros());
         loop {
             let published: bool = sqlx::query_scalar(
                 "SELECT state = 'published' FROM publications WHERE revision_id = $1",
@@ -121,7 +118,6 @@ async fn run() {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        eprintln!("T seen {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros());
         latencies.push(started.elapsed());
     }
 

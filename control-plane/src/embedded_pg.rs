@@ -182,9 +182,14 @@ impl EmbeddedPostgres {
             .args(["-m", "fast", "-w", "-t", "60", "stop"])
             .current_dir(&self.dir)
             .stdin(std::process::Stdio::null());
-        if let Some(who) = self.run_as {
+        {
             use std::os::unix::process::CommandExt as _;
-            cmd.uid(who.uid).gid(who.gid);
+            // Own process group: a Ctrl-C or group-wide SIGTERM aimed at regent must not
+            // kill the stop it is running.
+            cmd.process_group(0);
+            if let Some(who) = self.run_as {
+                cmd.uid(who.uid).gid(who.gid);
+            }
         }
         let output = cmd.output().map_err(|e| EmbeddedPgError::Command {
             command: "pg_ctl stop".into(),
@@ -198,8 +203,10 @@ impl EmbeddedPostgres {
 
     fn command(&self, program: PathBuf) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(program);
+        // Own process group, like `stop`: signals aimed at regent are regent's to handle.
         cmd.current_dir(&self.dir)
-            .stdin(std::process::Stdio::null());
+            .stdin(std::process::Stdio::null())
+            .process_group(0);
         if let Some(who) = self.run_as {
             cmd.uid(who.uid).gid(who.gid);
         }
@@ -420,8 +427,8 @@ fn read_postmaster_pid(data: &Path) -> Option<(u32, u16)> {
     Some((pid, port))
 }
 
-/// Alive and not a zombie waiting to be reaped.
-fn process_alive(pid: u32) -> bool {
+/// Alive and not a zombie waiting to be reaped (a zombie has closed its files and sockets).
+pub(crate) fn process_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rsplit_once(')')
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))

@@ -473,10 +473,10 @@ async fn a_job_abandoned_mid_publish_is_reclaimed_after_its_lease(pool: PgPool) 
         revision: &source.revision,
         sequence: source.sequence,
         created_at: source.created_at,
-        source_url: None,
+        source_url: oci::source_url(&source.source),
         bundle: &source.bundle,
     };
-    client
+    let pushed_by_a = client
         .push_artifact(&job.repository, &job.tag, &artifact)
         .await
         .unwrap();
@@ -501,31 +501,37 @@ async fn a_job_abandoned_mid_publish_is_reclaimed_after_its_lease(pool: PgPool) 
         "the lease is still held"
     );
 
-    // The lease expires; worker B takes over and finishes the job.
+    // The lease expires; worker B takes the job over.
     sqlx::query("UPDATE publications SET locked_until = now() - interval '1 second'")
         .execute(&pool)
         .await
         .unwrap();
-    let outcome = b.run_once().await.unwrap().unwrap();
-    let JobOutcome::Published {
-        manifest_digest, ..
-    } = outcome
-    else {
-        panic!("{outcome:?}");
-    };
+    let taken_over = b.claim().await.unwrap().unwrap();
+    assert_eq!((taken_over.id, taken_over.attempts), (job.id, 2));
+    // A comes back late: its expired lease can mark nothing while B holds the job.
+    assert!(
+        !app.state
+            .store
+            .mark_published(&job, &pushed_by_a.digest)
+            .await
+            .unwrap()
+    );
+    assert_eq!(row(&pool, rev.id, "hr-bot-1").await.state, "pending");
+
+    let outcome = b.process(&taken_over).await.unwrap();
+    assert_eq!(
+        outcome,
+        JobOutcome::Published {
+            id: job.id,
+            manifest_digest: pushed_by_a.digest.clone()
+        },
+        "the retry repeats the same manifest"
+    );
     let done = row(&pool, rev.id, "hr-bot-1").await;
     assert_eq!((done.state.as_str(), done.attempts), ("published", 2));
     cosign::verify_cosign(&registry.config("local"), "regent/hr-bot:hr-bot-1", &public)
         .await
         .unwrap();
-    // Had A come back late, its stale lease could not mark anything.
-    assert!(
-        !app.state
-            .store
-            .mark_published(&job, &manifest_digest)
-            .await
-            .unwrap()
-    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -617,29 +623,39 @@ async fn jobs_fail_after_their_attempts_and_a_new_push_retries_them(pool: PgPool
             .await
             .unwrap();
     }
-    let rows: Vec<(String, String, i32, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT registry, state, attempts, last_error, manifest_digest FROM publications ORDER BY registry",
+    #[derive(sqlx::FromRow)]
+    struct Failed {
+        registry: String,
+        state: String,
+        attempts: i32,
+        last_error: Option<String>,
+        manifest_digest: Option<String>,
+    }
+    let rows: Vec<Failed> = sqlx::query_as(
+        "SELECT registry, state, attempts, last_error, manifest_digest
+         FROM publications ORDER BY registry",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    for (registry, state, attempts, error, digest) in &rows {
-        assert_eq!((state.as_str(), *attempts), ("failed", 2), "{registry}");
-        assert!(digest.is_none());
+    for row in &rows {
+        assert_eq!(
+            (row.state.as_str(), row.attempts),
+            ("failed", 2),
+            "{}",
+            row.registry
+        );
+        assert!(row.manifest_digest.is_none());
+        let error = row.last_error.as_deref().unwrap();
         assert!(
-            error
-                .as_deref()
-                .unwrap()
-                .contains(&format!("registry `{registry}`")),
-            "{error:?}"
+            error.contains(&format!("registry `{}`", row.registry)),
+            "{error}"
         );
     }
+    let missing_secret = rows[1].last_error.as_deref().unwrap();
     assert!(
-        rows[1]
-            .3
-            .as_deref()
-            .unwrap()
-            .contains("`REGENT_TEST_UNSET_REGISTRY_PASSWORD`")
+        missing_secret.contains("`REGENT_TEST_UNSET_REGISTRY_PASSWORD`"),
+        "{missing_secret}"
     );
     assert!(
         worker.run_once().await.unwrap().is_none(),

@@ -26,6 +26,8 @@ use registry::LocalRegistry;
 
 /// The actor recorded on revisions `regent up` pushes.
 const ACTOR: &str = "admin:regent-up";
+/// How long open connections (long polls) may delay the exit after Ctrl-C/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -89,8 +91,9 @@ pub fn up(args: &UpArgs) -> CliResult {
     let rt = runtime()?;
     let mut owned = Owned::default();
     let outcome = rt.block_on(run(config, args, &mut owned));
-    // Workers still hold pool connections: end them before their database goes away.
-    rt.shutdown_timeout(Duration::from_secs(5));
+    // Workers still hold pool connections: end them before their database goes away. Only
+    // an abandoned push's CPU-bound validation can outlive this; it is not waited for long.
+    rt.shutdown_timeout(Duration::from_secs(1));
     let stopped = owned.stop();
     outcome?;
     stopped?;
@@ -101,8 +104,16 @@ async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result
     // Listen for Ctrl-C/SIGTERM from the start: an interrupted start-up still stops what it
     // started (in `up`), instead of the default action killing us mid-way.
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Registered here, synchronously, so there is no window in which a signal still kills us.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     tokio::spawn(async move {
-        crate::server::shutdown_signal().await;
+        // The server logs the shutdown itself (it listens for the same signals).
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
         let _ = stop_tx.send(true);
     });
     let running = tokio::select! {
@@ -111,7 +122,7 @@ async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result
         running = start_stack(config, args, owned) => running?,
     };
     let state = running.state.clone();
-    let server = running.handle;
+    let mut server = running.handle;
     let tokens = tokio::select! {
         _ = stop_rx.changed() => None,
         tokens = async {
@@ -128,7 +139,21 @@ async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result
             () = push_personas(&state, args) => {}
         }
     }
-    server.await.context("the server task failed")??;
+    // Until the signal, the server serves. Then its graceful shutdown (it heard the same
+    // signal) gets a bounded time: long polls may otherwise hold it for minutes.
+    while !*stop_rx.borrow() {
+        tokio::select! {
+            done = &mut server => return Ok(done.context("the server task failed")??),
+            changed = stop_rx.changed() => if changed.is_err() { break },
+        }
+    }
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(done) => done.context("the server task failed")??,
+        Err(_) => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open; closing them");
+            server.abort();
+        }
+    }
     Ok(())
 }
 

@@ -156,7 +156,6 @@ pub async fn sign_manifest(
     optional: BTreeMap<String, Value>,
 ) -> Result<SignOutcome, CosignError> {
     let sig_ref = registry.tag_reference(repository, &signature_tag(manifest_digest)?);
-    let t = std::time::Instant::now();
     let mut layers = Vec::new();
     if let Some(existing) = registry.pull_manifest(&sig_ref).await? {
         let manifest: OciImageManifest =
@@ -198,7 +197,6 @@ pub async fn sign_manifest(
             detail: e.to_string(),
         })?;
     let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), BASE64.encode(signature))]);
-    eprintln!("TIMING  signed {:?}", t.elapsed());
     registry.ensure_blob(&sig_ref, EMPTY_CONFIG).await?;
     registry.ensure_blob(&sig_ref, &payload).await?;
     layers.push(oci::descriptor(

@@ -150,10 +150,7 @@ impl PublishWorker {
 
     /// Claims one due job and processes it; `None` when nothing is due.
     pub async fn run_once(&self) -> Result<Option<JobOutcome>, StoreError> {
-        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
-        let claimed = self.claim().await?;
-        if claimed.is_some() { eprintln!("T claim-start {} claimed {}", t0, std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()); }
-        let Some(job) = claimed else {
+        let Some(job) = self.claim().await? else {
             return Ok(None);
         };
         Ok(Some(self.process(&job).await?))
@@ -185,9 +182,7 @@ impl PublishWorker {
         };
         match result {
             Ok(digest) => {
-                eprintln!("T publish-done {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros());
                 if self.store.mark_published(job, &digest).await? {
-                eprintln!("T marked {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros());
                     tracing::info!(
                         publication = job.id,
                         registry = job.registry,

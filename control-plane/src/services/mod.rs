@@ -1,6 +1,7 @@
 //! Domain services between the HTTP edge and the store.
 
 pub mod bundles;
+pub mod channels;
 pub mod diff;
 pub mod push;
 pub mod ingest;

@@ -215,9 +215,13 @@ pub async fn push(state: &AppState, request: PushRequest<'_>) -> Result<PushOutc
     if channels[0] != "prod" && Store::channel_is_empty(&mut tx, persona.id, "prod").await? {
         channels.push("prod".into());
     }
+    // Publications first, so the revision tag exists before a channel tag points at it.
+    Store::enqueue_publications(&mut tx, id, &persona.name, &revision, &state.config.registries)
+        .await?;
     for channel in &channels {
-        Store::move_channel(
+        crate::services::channels::move_channel(
             &mut tx,
+            &state.config,
             &ChannelMove {
                 persona_id: persona.id,
                 persona: &persona.name,
@@ -230,7 +234,6 @@ pub async fn push(state: &AppState, request: PushRequest<'_>) -> Result<PushOutc
         )
         .await?;
     }
-    // PUBLISH-HOOK: enqueue OCI publications here (lands with the publish worker).
     tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(persona = %persona.name, %revision, %content_digest, actor = request.actor, "revision pushed");
     Ok(PushOutcome {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::embedded_pg::free_port;
+use crate::embedded_pg::{free_port, process_alive};
 
 const BINARY: &str = "docker-registry";
 const READY_DEADLINE: Duration = Duration::from_secs(15);
@@ -34,6 +34,9 @@ impl LocalRegistry {
         let storage = dir.join("data");
         std::fs::create_dir_all(&storage)
             .with_context(|| format!("cannot create `{}`", storage.display()))?;
+        let config_file = dir.join("config.yml");
+        let pid_file = dir.join("registry.pid");
+        stop_leftover(&pid_file, &config_file);
         let port_file = dir.join("port");
         let port = std::fs::read_to_string(&port_file)
             .ok()
@@ -58,7 +61,6 @@ impl LocalRegistry {
             },
             "http": { "addr": format!("127.0.0.1:{port}"), "secret": "regent-local-registry" },
         });
-        let config_file = dir.join("config.yml");
         std::fs::write(&config_file, config.to_string())
             .with_context(|| format!("cannot write `{}`", config_file.display()))?;
         let log_file = dir.join("registry.log");
@@ -77,6 +79,9 @@ impl LocalRegistry {
                 .spawn()
                 .with_context(|| format!("cannot run `{}`", binary.display()))?
         };
+        // Lets the next start find a registry left behind by a killed `regent up`.
+        std::fs::write(&pid_file, format!("{}\n", child.id()))
+            .with_context(|| format!("cannot write `{}`", pid_file.display()))?;
         let mut registry = LocalRegistry {
             child: Some(child),
             port,
@@ -146,6 +151,36 @@ impl LocalRegistry {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// A registry still running from a `regent up` that was killed (it has its own process
+/// group, so it outlives its parent) holds our port and storage: stop it first.
+fn stop_leftover(pid_file: &Path, config_file: &Path) {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    let ours = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains(BINARY) && cmdline.contains(&*config_file.to_string_lossy())
+        })
+    };
+    if !ours(pid) {
+        return;
+    }
+    tracing::info!(pid, "stopping the local registry left by an earlier run");
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+    // Not `ours()`: an exiting process loses its cmdline before it closes its sockets.
+    let deadline = Instant::now() + STOP_DEADLINE;
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

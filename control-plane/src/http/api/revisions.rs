@@ -159,8 +159,9 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     auth.require_reader()?;
     let detail = state.store.revision(&persona, &revision).await?;
-    // PUBLISH-HOOK: add the revision's OCI publications once the publish store lands.
-    let value = serde_json::to_value(&detail).map_err(|e| ApiError::internal(&e))?;
+    let mut value = serde_json::to_value(&detail).map_err(|e| ApiError::internal(&e))?;
+    let publications = state.store.publications_for_revision(detail.summary.id).await?;
+    value["publications"] = serde_json::to_value(publications).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(value))
 }
 
