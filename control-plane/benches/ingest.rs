@@ -156,6 +156,7 @@ async fn ingest(
     let stored = Arc::new(AtomicU64::new(0));
     let throttled = Arc::new(AtomicU64::new(0));
     let url = format!("http://{addr}/logs");
+    println!("ingest: {} batches built; posting", bodies.len());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..posters {

@@ -67,18 +67,3 @@ fn a_mutated_expectation_is_caught() {
     file.cases[0].expect.reasons.push("made_up_reason".into());
     assert!(!cases::run(&evaluator, &file)[0].passed());
 }
-#[test]
-fn zz_debug() {
-    let dir = common::bundles_dir().join("hr-bot");
-    let bundle = build_dir(&dir, &BuildOptions::default()).unwrap();
-    let file = cases::load(&dir.join(cases::CASES_FILE)).unwrap();
-    let compiled = regent_bundle::validate::compile(&bundle).unwrap();
-    let input = regorus::Value::from_json_str(&file.cases[0].input.to_string()).unwrap();
-    for rule in ["data.regent.tools", "data.regent.tools.hr_get_employee_record", "data.regent.tools.hr_get_employee_record.deny", "data.regent.lib.core.granted", "data.regent.lib.core.limits", "data.regent.lib.core.valid_tool_name", "data.regent.lib.decision.no_grant", "data.regent.lib.core.deny", "data.regent.lib.core.grants", "data.regent.persona.deny", "data.regent.persona.grants", "data.regent.persona.obligations", "data.regent.persona.decision", "data.regent.lib.ctx.user_id"] {
-        let mut e = compiled.engine.clone();
-        e.set_input(input.clone());
-        let t = std::time::Instant::now();
-        let r = e.eval_rule(rule.into());
-        println!("{rule}: {:?} {}", t.elapsed(), r.map(|v| v.to_json_str().unwrap_or_default().len()).unwrap_or(0));
-    }
-}

@@ -20,6 +20,10 @@ server := "comms-mcp"
 
 kinds := {"tool_call", "state_change"}
 
+# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
+# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+called if input.action.tool.name == name
+
 cfg := object.union(data.regent.tools.comms_send_message.config, persona_cfg)
 
 persona_cfg := data.regent.persona.tool_config.comms_send_message
@@ -29,37 +33,44 @@ default persona_cfg := {}
 email_pattern := `^[a-z0-9._+-]{1,64}@[a-z0-9.-]{1,253}$`
 
 deny contains reason("recipients_invalid", msg) if {
+	called
 	not args.string_array(ctx.arg("to"), 1, cfg.max_recipients, email_pattern)
 	msg := sprintf("args.to must list 1 to %s lower-case e-mail addresses", [format_int(cfg.max_recipients, 10)])
 }
 
 deny contains reason("external_recipient", msg) if {
+	called
 	count(external) > 0
 	msg := sprintf("only %s addresses may be messaged; refused: %s", [concat(", ", cfg.allowed_domains), concat(", ", sort(external))])
 }
 
 deny contains reason("subject_invalid", msg) if {
+	called
 	not args.string_between(ctx.arg("subject"), 1, cfg.max_subject)
 	msg := sprintf("args.subject must be 1 to %s characters", [format_int(cfg.max_subject, 10)])
 }
 
 deny contains reason("body_invalid", msg) if {
+	called
 	not args.string_between(ctx.arg("body"), 1, cfg.max_body)
 	msg := sprintf("args.body must be 1 to %s characters", [format_int(cfg.max_body, 10)])
 }
 
 deny contains reason("attachments_not_allowed", "this persona may not send attachments") if {
+	called
 	has_attachments
 	not cfg.allow_attachments
 }
 
 deny contains reason("sensitive_content", msg) if {
+	called
 	found := dlp.findings(ctx.args.subject) | dlp.findings(ctx.args.body)
 	count(found) > 0
 	msg := sprintf("the message appears to contain %s", [concat(" and ", sort(found))])
 }
 
 grants contains reason("internal_message", "a message to internal recipients that passed the content checks") if {
+	called
 	args.string_array(ctx.args.to, 1, cfg.max_recipients, email_pattern)
 }
 

@@ -1,4 +1,4 @@
-package regent.tools.comms_send_message_test
+package regent.tools_test.comms_send_message
 
 import data.regent.tools.comms_send_message as tool
 

@@ -22,6 +22,10 @@ server := "db-mcp"
 
 kinds := {"tool_call", "data_access", "state_change"}
 
+# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
+# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+called if input.action.tool.name == name
+
 cfg := object.union(data.regent.tools.db_query.config, persona_cfg)
 
 persona_cfg := data.regent.persona.tool_config.db_query
@@ -29,30 +33,36 @@ persona_cfg := data.regent.persona.tool_config.db_query
 default persona_cfg := {}
 
 deny contains reason("database_not_allowed", msg) if {
+	called
 	not args.one_of(ctx.arg("database"), cfg.databases)
 	msg := sprintf("this persona may query only: %s", [concat(", ", cfg.databases)])
 }
 
 deny contains reason("statement_invalid", msg) if {
+	called
 	not statement_ok
 	msg := sprintf("args.statement must be one SQL statement of 1 to %s characters", [format_int(cfg.max_statement_length, 10)])
 }
 
 deny contains reason("sql_comment_not_allowed", "SQL comments are refused: they can hide statements from review") if {
+	called
 	statement_ok
 	sql.has_comment(stmt)
 }
 
 deny contains reason("sql_multiple_statements", "exactly one statement per call") if {
+	called
 	statement_ok
 	sql.multiple_statements(stmt)
 }
 
 deny contains reason("sql_unrecognized", "the statement does not start with a known read verb (SELECT, WITH, EXPLAIN, SHOW)") if {
+	called
 	class == "unknown"
 }
 
 deny contains reason("max_rows_invalid", msg) if {
+	called
 	ctx.arg("max_rows") != null
 	not args.int_between(ctx.arg("max_rows"), 1, cfg.max_rows)
 	msg := sprintf("args.max_rows must be an integer from 1 to %s", [format_int(cfg.max_rows, 10)])
@@ -61,32 +71,38 @@ deny contains reason("max_rows_invalid", msg) if {
 # ---- writes ----------------------------------------------------------------------------------------------
 
 deny contains reason("action_kind_mismatch", "this statement modifies data; send it as a state_change action") if {
+	called
 	writes
 	ctx.kind != "state_change"
 }
 
 deny contains reason("writes_not_allowed", "this persona may only read (its db.query configuration has allow_writes: false)") if {
+	called
 	writes
 	not cfg.allow_writes
 }
 
 deny contains reason("destructive_sql_in_prod", msg) if {
+	called
 	writes
 	ctx.production
 	msg := sprintf("%s statements are never run by an agent in production (environment: %s)", [upper(class), ctx.environment])
 }
 
 deny contains reason("sql_unbounded_write", "UPDATE and DELETE need a WHERE clause") if {
+	called
 	writes
 	sql.unbounded_write(stmt)
 }
 
 deny contains r if {
+	called
 	ddl_outside_prod
 	some r in approvals.deny(name, set())
 }
 
 obligations contains approvals.obligation(name, set()) if {
+	called
 	ddl_outside_prod
 	not approvals.satisfied(name, set())
 }
@@ -94,20 +110,24 @@ obligations contains approvals.obligation(name, set()) if {
 # ---- grants and obligations ----------------------------------------------------------------------------
 
 grants contains reason("read_only_query", sprintf("read-only query on %s", [ctx.args.database])) if {
+	called
 	class == "read"
 }
 
 grants contains reason("write_query_non_prod", sprintf("data change on %s outside production", [ctx.args.database])) if {
+	called
 	class == "dml"
 	not ctx.production
 }
 
 grants contains reason("ddl_non_prod_approved", sprintf("approved schema change on %s outside production", [ctx.args.database])) if {
+	called
 	ddl_outside_prod
 	approvals.satisfied(name, set())
 }
 
 obligations contains {"kind": "limit_results", "max": max_rows} if {
+	called
 	class == "read"
 }
 

@@ -1,4 +1,4 @@
-package regent.tools.db_query_test
+package regent.tools_test.db_query
 
 import data.regent.tools.db_query as tool
 

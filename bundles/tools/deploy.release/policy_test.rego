@@ -1,4 +1,4 @@
-package regent.tools.deploy_release_test
+package regent.tools_test.deploy_release
 
 import data.regent.tools.deploy_release as tool
 
@@ -55,6 +55,6 @@ test_environment_must_match_context if {
 }
 
 test_bad_args if {
-	inp := {"action": {"tool": {"args": {"service": "billing", "version": "v2", "environment": "qa"}}}}
+	inp := {"action": {"tool": {"name": "deploy.release", "args": {"service": "billing", "version": "v2", "environment": "qa"}}}}
 	codes(tool.deny) == {"service_unknown", "version_invalid", "environment_invalid"} with input as inp
 }

@@ -1,4 +1,4 @@
-package regent.tools.git_create_pull_request_test
+package regent.tools_test.git_create_pull_request
 
 import data.regent.tools.git_create_pull_request as tool
 

@@ -17,26 +17,35 @@ server := "scm-mcp"
 
 kinds := {"tool_call", "state_change"}
 
+# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
+# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+called if input.action.tool.name == name
+
 deny contains reason("repo_not_allowed", msg) if {
+	called
 	not scm.repo_allowed(ctx.arg("repo"))
 	msg := "args.repo is not a repository this persona may write to"
 }
 
 deny contains reason("branch_invalid", "args.branch must be a plain branch name (ASCII, no '..', no leading '-')") if {
+	called
 	not scm.branch_valid(ctx.arg("branch"))
 }
 
 deny contains reason("protected_branch", msg) if {
+	called
 	scm.protected(ctx.arg("branch"))
 	msg := sprintf("%s is protected; changes go through a pull request", [ctx.args.branch])
 }
 
 deny contains reason("force_push_not_allowed", "force-push is allowed only on the agent's own branches (agent/...)") if {
+	called
 	ctx.arg("force") == true
 	not startswith_agent_prefix
 }
 
 grants contains reason("push_feature_branch", sprintf("push to feature branch %s", [ctx.args.branch])) if {
+	called
 	scm.branch_valid(ctx.arg("branch"))
 }
 

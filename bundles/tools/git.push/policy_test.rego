@@ -1,4 +1,4 @@
-package regent.tools.git_push_test
+package regent.tools_test.git_push
 
 import data.regent.tools.git_push as tool
 

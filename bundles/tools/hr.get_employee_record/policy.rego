@@ -16,24 +16,32 @@ server := "hris-mcp"
 
 kinds := {"tool_call", "data_access"}
 
+# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
+# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+called if input.action.tool.name == name
+
 employee_id_pattern := `^e-[0-9]{1,10}$`
 
 field_pattern := `^[a-z][a-z0-9_]{0,40}$`
 
 deny contains reason("employee_id_invalid", "args.employee_id must look like e-123") if {
+	called
 	not args.matches(employee_id_pattern, ctx.arg("employee_id"))
 }
 
 deny contains reason("fields_invalid", "args.fields must list 1 to 30 field names (lower-case, e.g. name, salary)") if {
+	called
 	not args.string_array(ctx.arg("fields"), 1, 30, field_pattern)
 }
 
 # Without the resource description the persona cannot scope fields: fail closed.
 deny contains reason("resource_required", "the call must carry the employee_record it reads in action.resource") if {
+	called
 	not ctx.resource_type_is({"employee_record"})
 }
 
 deny contains reason("resource_mismatch", msg) if {
+	called
 	ctx.resource_type == "employee_record"
 	args.matches(employee_id_pattern, ctx.args.employee_id)
 	ctx.resource.id != ctx.args.employee_id
@@ -42,6 +50,7 @@ deny contains reason("resource_mismatch", msg) if {
 
 # The fields scoped by the persona must be exactly the fields the tool will return.
 deny contains reason("resource_mismatch", "args.fields and resource.fields differ; the tool must return exactly the scoped fields") if {
+	called
 	ctx.resource_type == "employee_record"
 	args.string_array(ctx.args.fields, 1, 30, field_pattern)
 	args.as_set(ctx.args.fields) != args.as_set(ctx.resource.fields)

@@ -1,4 +1,4 @@
-package regent.tools.hr_get_employee_record_test
+package regent.tools_test.hr_get_employee_record
 
 import data.regent.tools.hr_get_employee_record as tool
 
@@ -36,10 +36,14 @@ test_fields_missing_or_malformed if {
 }
 
 test_resource_required if {
-	codes(tool.deny) == {"resource_required"} with input as {"action": {"tool": {"args": {"employee_id": "e-42", "fields": ["name"]}}}}
+	codes(tool.deny) == {"resource_required"} with input as {"action": {"tool": {"name": "hr.get_employee_record", "args": {"employee_id": "e-42", "fields": ["name"]}}}}
 }
 
 test_resource_must_match_args if {
 	codes(tool.deny) == {"resource_mismatch"} with input as call({"employee_id": "e-7", "fields": ["name", "salary"]}, record)
 	codes(tool.deny) == {"resource_mismatch"} with input as call({"employee_id": "e-42", "fields": ["name"]}, record)
+}
+
+test_silent_when_another_tool_is_called if {
+	count(tool.deny) == 0 with input as {"action": {"tool": {"name": "hr.search_policies", "args": {}}}}
 }

@@ -1,4 +1,4 @@
-package regent.tools.hr_search_policies_test
+package regent.tools_test.hr_search_policies
 
 import data.regent.tools.hr_search_policies as tool
 

@@ -1,4 +1,4 @@
-package regent.tools.hr_submit_leave_request_test
+package regent.tools_test.hr_submit_leave_request
 
 import data.regent.tools.hr_submit_leave_request as tool
 

@@ -1,4 +1,4 @@
-package regent.tools.hr_update_compensation_test
+package regent.tools_test.hr_update_compensation
 
 import data.regent.tools.hr_update_compensation as tool
 

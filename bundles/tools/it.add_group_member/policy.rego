@@ -19,27 +19,38 @@ server := "idp-mcp"
 
 kinds := {"state_change"}
 
+# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
+# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+called if input.action.tool.name == name
+
 cfg := data.regent.tools.it_add_group_member.config
 
 deny contains reason("group_invalid", "args.group must be a lower-case group name") if {
+	called
 	not args.matches(`^[a-z0-9][a-z0-9-]{1,62}$`, ctx.arg("group"))
 }
 
 deny contains reason("member_invalid", "args.member must be a user id like u-123") if {
+	called
 	not args.matches(`^u-[0-9]{1,10}$`, ctx.arg("member"))
 }
 
 # ---- standard groups -----------------------------------------------------------------------------------
 
 deny contains reason("role_missing", "adding other people to groups needs the helpdesk or it_admin role") if {
+	called
 	standard
 	not self_service
 	not ctx.has_any_role({"helpdesk", "it_admin"})
 }
 
-grants contains reason("self_service_group", sprintf("anyone may join %s themselves", [ctx.args.group])) if self_service
+grants contains reason("self_service_group", sprintf("anyone may join %s themselves", [ctx.args.group])) if {
+	called
+	self_service
+}
 
 grants contains reason("group_membership_helpdesk", sprintf("helpdesk adds a member to standard group %s", [ctx.args.group])) if {
+	called
 	standard
 	not self_service
 }
@@ -47,42 +58,52 @@ grants contains reason("group_membership_helpdesk", sprintf("helpdesk adds a mem
 # ---- privileged groups ---------------------------------------------------------------------------------
 
 deny contains reason("role_missing", "privileged groups are managed by it_admin only") if {
+	called
 	privileged
 	not ctx.has_role("it_admin")
 }
 
 deny contains reason("self_elevation", "nobody may add themselves to a privileged group") if {
+	called
 	privileged
 	ctx.args.member == ctx.user_id
 }
 
 deny contains reason("duration_required", msg) if {
+	called
 	privileged
 	not args.int_between(ctx.arg("duration_hours"), 1, cfg.max_privileged_hours)
 	msg := sprintf("privileged membership needs args.duration_hours from 1 to %s", [format_int(cfg.max_privileged_hours, 10)])
 }
 
 deny contains r if {
+	called
 	privileged
 	some r in approvals.deny(name, set())
 }
 
 obligations contains approvals.obligation(name, set()) if {
+	called
 	privileged
 	not approvals.satisfied(name, set())
 }
 
 grants contains reason("privileged_membership_approved", sprintf("approved, time-boxed membership in privileged group %s", [ctx.args.group])) if {
+	called
 	privileged
 	approvals.satisfied(name, set())
 }
 
 obligations contains {"kind": "time_box", "hours": ctx.args.duration_hours} if {
+	called
 	privileged
 	args.int_between(ctx.arg("duration_hours"), 1, cfg.max_privileged_hours)
 }
 
-obligations contains {"kind": "notify", "channel": "it-security"} if privileged
+obligations contains {"kind": "notify", "channel": "it-security"} if {
+	called
+	privileged
+}
 
 # --- helpers --------------------------------------------------------------------------------------------
 

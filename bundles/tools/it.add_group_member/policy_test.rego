@@ -1,4 +1,4 @@
-package regent.tools.it_add_group_member_test
+package regent.tools_test.it_add_group_member
 
 import data.regent.tools.it_add_group_member as tool
 

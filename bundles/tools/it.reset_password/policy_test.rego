@@ -1,4 +1,4 @@
-package regent.tools.it_reset_password_test
+package regent.tools_test.it_reset_password
 
 import data.regent.tools.it_reset_password as tool
 

@@ -20,25 +20,33 @@ server := "ops-mcp"
 
 kinds := {"tool_call", "state_change"}
 
+# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
+# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+called if input.action.tool.name == name
+
 cfg := data.regent.tools.it_run_command.config
 
 deny contains reason("host_not_allowed", "args.host must be a host name under corp.example.com") if {
+	called
 	not args.matches(cfg.host_pattern, ctx.arg("host"))
 }
 
 deny contains reason("command_not_allowed", msg) if {
+	called
 	not command
 	msg := sprintf("args.command must be one of %s", [concat(", ", sort(object.keys(cfg.commands)))])
 }
 
 # Letters, digits and . _ / : = @ - only: no spaces, quotes, ; | & $ ` < > or globbing.
 deny contains reason("argument_invalid", msg) if {
+	called
 	ctx.arg("args") != null
 	not args.string_array(ctx.arg("args"), 0, cfg.max_args, `^[A-Za-z0-9._/:=@-]{1,100}$`)
 	msg := sprintf("args.args must be at most %s plain arguments (no shell metacharacters)", [format_int(cfg.max_args, 10)])
 }
 
 deny contains reason("role_missing", "diagnostic commands need the helpdesk or it_admin role") if {
+	called
 	command
 	not destructive
 	not ctx.has_any_role({"helpdesk", "it_admin"})
@@ -47,38 +55,45 @@ deny contains reason("role_missing", "diagnostic commands need the helpdesk or i
 # ---- destructive commands ------------------------------------------------------------------------------
 
 deny contains reason("role_missing", "destructive commands need the it_admin role") if {
+	called
 	destructive
 	not ctx.has_role("it_admin")
 }
 
 deny contains reason("action_kind_mismatch", "destructive commands must be sent as a state_change action") if {
+	called
 	destructive
 	ctx.kind != "state_change"
 }
 
 deny contains r if {
+	called
 	destructive
 	ctx.production
 	some r in guards.preexec(name)
 }
 
 obligations contains approvals.obligation(name, set()) if {
+	called
 	destructive
 	ctx.production
 	not approvals.satisfied(name, set())
 }
 
 grants contains reason("diagnostic_command", sprintf("read-only diagnostic %s", [command])) if {
+	called
 	command
 	not destructive
 }
 
 grants contains reason("destructive_command_non_prod", sprintf("%s outside production", [command])) if {
+	called
 	destructive
 	not ctx.production
 }
 
 grants contains reason("destructive_command_approved", sprintf("approved %s in production inside the change window", [command])) if {
+	called
 	destructive
 	ctx.production
 }

@@ -1,4 +1,4 @@
-package regent.tools.it_run_command_test
+package regent.tools_test.it_run_command
 
 import data.regent.tools.it_run_command as tool
 

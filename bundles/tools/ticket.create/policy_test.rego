@@ -1,4 +1,4 @@
-package regent.tools.ticket_create_test
+package regent.tools_test.ticket_create
 
 import data.regent.tools.ticket_create as tool
 

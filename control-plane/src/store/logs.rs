@@ -158,17 +158,31 @@ async fn insert_chunk<'e>(
 const PARTITION_LOCK: i64 = 0x7265_6765_6e74_6c67; // "regentlg"
 
 impl Store {
-    /// Stores the batch (one statement per [`INSERT_CHUNK`] events, in one transaction); events
-    /// already stored (same `decision_id` and timestamp) are skipped. Returns how many were new.
+    /// Stores one batch; see [`Store::insert_decision_log_batches`].
     pub async fn insert_decision_logs(&self, rows: &DecisionLogColumns) -> StoreResult<u64> {
-        if rows.len() <= INSERT_CHUNK {
-            return insert_chunk(&self.pool, rows, 0..rows.len()).await;
-        }
+        Ok(self
+            .insert_decision_log_batches(&[rows])
+            .await?
+            .iter()
+            .sum())
+    }
+
+    /// Stores several batches in one transaction (one commit, one WAL flush), one statement per
+    /// [`INSERT_CHUNK`] events. Events already stored (same `decision_id` and timestamp) are
+    /// skipped. Returns how many events of each batch were new.
+    pub async fn insert_decision_log_batches(
+        &self,
+        batches: &[&DecisionLogColumns],
+    ) -> StoreResult<Vec<u64>> {
         let mut tx = self.pool.begin().await?;
-        let mut stored = 0;
-        for start in (0..rows.len()).step_by(INSERT_CHUNK) {
-            let end = (start + INSERT_CHUNK).min(rows.len());
-            stored += insert_chunk(&mut *tx, rows, start..end).await?;
+        let mut stored = Vec::with_capacity(batches.len());
+        for rows in batches {
+            let mut new = 0;
+            for start in (0..rows.len()).step_by(INSERT_CHUNK) {
+                let end = (start + INSERT_CHUNK).min(rows.len());
+                new += insert_chunk(&mut *tx, rows, start..end).await?;
+            }
+            stored.push(new);
         }
         tx.commit().await?;
         Ok(stored)
