@@ -265,11 +265,16 @@ fn decision_json(decision: &Decision) -> Json {
 async fn read_json(agent: &Agent, request: Request<Incoming>) -> Result<Json, Reply> {
     let limit = agent.config().http.max_body_bytes;
     let too_large = || {
-        error(
+        let mut reply = error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request_too_large",
             &format!("the body is larger than {limit} bytes (`http.max_body_bytes`)"),
-        )
+        );
+        // The rest of the body is not read, so the connection cannot be reused.
+        reply
+            .headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        reply
     };
     if request
         .headers()

@@ -80,8 +80,8 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
-        Command::Push(args) => push::push(args),
-        Command::Personas(PersonasCommand::Create(args)) => push::create_persona(args),
+        Command::Push(args) => push::push(&args),
+        Command::Personas(PersonasCommand::Create(args)) => push::create_persona(&args),
         Command::Serve(args) => server::serve(&args),
         Command::Migrate(args) => server::migrate(&args),
         Command::Tokens(cmd) => server::tokens(cmd),

@@ -78,7 +78,7 @@ fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Failure {
     }
 }
 
-pub fn push(args: PushArgs) -> CliResult {
+pub fn push(args: &PushArgs) -> CliResult {
     let dir = &args.dir;
     eprintln!("building {} ...", dir.display());
     let bundle = build_dir(dir, &BuildOptions::default())
@@ -172,7 +172,7 @@ pub struct CreatePersonaArgs {
     pub server: ServerArgs,
 }
 
-pub fn create_persona(args: CreatePersonaArgs) -> CliResult {
+pub fn create_persona(args: &CreatePersonaArgs) -> CliResult {
     let base = args.server.server.trim_end_matches('/');
     let (status, body) = runtime()?.block_on(async {
         let response = reqwest::Client::new()

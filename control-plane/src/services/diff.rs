@@ -35,10 +35,10 @@ pub struct BundleDiff {
 /// Text for diffing: pretty-printed JSON for data and manifest (so one changed key is one
 /// changed line), the bytes as UTF-8 otherwise; `None` for binary.
 fn text(path: &str, bytes: &[u8]) -> Option<String> {
-    if path.ends_with(".json") || path == regent_bundle::MANIFEST {
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            return serde_json::to_string_pretty(&value).ok().map(|s| s + "\n");
-        }
+    if (path.ends_with(".json") || path == regent_bundle::MANIFEST)
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+    {
+        return serde_json::to_string_pretty(&value).ok().map(|s| s + "\n");
     }
     String::from_utf8(bytes.to_vec()).ok()
 }

@@ -37,6 +37,9 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 const PARTITION_MONTHS_BACK: i64 = 12;
 const PARTITION_MONTHS_AHEAD: i64 = 1;
 
+/// Writer tasks per replica.
+const WRITERS: usize = 2;
+
 /// The writer merges queued batches into one transaction up to this many events.
 const GROUP_MAX_EVENTS: usize = 5_000;
 
@@ -241,29 +244,55 @@ impl Ingest {
     fn start_writer(&self, store: &Store) {
         let taken = self.writer_rx.lock().ok().and_then(|mut rx| rx.take());
         if let Some(rx) = taken {
-            tokio::spawn(write_loop(store.clone(), rx, Arc::clone(&self.partitions)));
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            let writers: usize = std::env::var("EXP_WRITERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(WRITERS);
+            for _ in 0..writers {
+                tokio::spawn(write_loop(
+                    store.clone(),
+                    Arc::clone(&rx),
+                    Arc::clone(&self.partitions),
+                ));
+            }
         }
     }
 }
 
 /// Stores queued batches: takes one, adds whatever else is already waiting (up to
 /// [`GROUP_MAX_EVENTS`]) and commits them together.
-async fn write_loop(store: Store, mut rx: mpsc::UnboundedReceiver<Job>, partitions: Partitions) {
-    while let Some(first) = rx.recv().await {
-        let mut events = first.rows.len();
-        let mut jobs = vec![first];
-        while events < GROUP_MAX_EVENTS {
-            let Ok(job) = rx.try_recv() else { break };
-            events += job.rows.len();
-            jobs.push(job);
-        }
+async fn write_loop(
+    store: Store,
+    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>,
+    partitions: Partitions,
+) {
+    loop {
+        let (jobs, events) = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut events = first.rows.len();
+            let mut jobs = vec![first];
+            while events < GROUP_MAX_EVENTS {
+                let Ok(job) = rx.try_recv() else { break };
+                events += job.rows.len();
+                jobs.push(job);
+            }
+            (jobs, events)
+        };
+        let mut jobs = jobs;
         let months: BTreeSet<LogMonth> =
             jobs.iter().flat_map(|j| j.months.iter().copied()).collect();
         ensure_partitions(&store, &partitions, &months).await;
         let batches: Vec<&DecisionLogColumns> = jobs.iter().map(|j| &j.rows).collect();
         let t0 = std::time::Instant::now();
         let r = store.insert_decision_log_batches(&batches).await;
-        eprintln!("TIMING group jobs={} events={} took={:?}", jobs.len(), events, t0.elapsed());
+        eprintln!(
+            "TIMING group jobs={} events={} took={:?}",
+            jobs.len(),
+            events,
+            t0.elapsed()
+        );
         match r {
             Ok(stored) => {
                 for (job, n) in jobs.into_iter().zip(stored) {

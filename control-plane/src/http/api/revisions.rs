@@ -91,7 +91,13 @@ async fn create(
         },
     )
     .await
-    .map_err(push_error)?;
+    .map_err(|e| {
+        state.metrics.push_finished("rejected");
+        push_error(e)
+    })?;
+    state
+        .metrics
+        .push_finished(if outcome.created { "created" } else { "unchanged" });
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(outcome)).into_response())
 }
