@@ -24,13 +24,23 @@ all := [a | some a in input.context.approvals; is_object(a)] if {
 
 default all := []
 
-matching(action) := [a | some a in all; a.action == action]
+# Every approval in the input, checked once per decision: rules are evaluated once, functions on every
+# call, and satisfied/deny/obligation are called several times per decision. `issues` holds the codes
+# that do not depend on who may approve (approval_wrong_approver is added per call, in issues/2).
+reviewed := [review(a) | some a in all]
+
+# validities: [] when the approval is malformed, else [[granted_at, expires_at]] (computed once).
+review(a) := {"approval": a, "issues": period_issues(validities) | person_issues(a)} if {
+	validities := [v | v := validity(a)]
+}
+
+matching(action) := [r | some r in reviewed; r.approval.action == action]
 
 # satisfied(action, approvers): at least one matching approval has no issue. `approvers` is a set of
 # user ids allowed to approve; the empty set means "anyone but the requester and the agent".
 satisfied(action, approvers) if {
-	some a in matching(action)
-	count(issues(a, approvers)) == 0
+	some r in matching(action)
+	count(issues(r, approvers)) == 0
 }
 
 # deny(action, approvers): the reasons why no approval satisfies the action (empty when one does).
@@ -42,9 +52,9 @@ deny(action, approvers) := {reason("approval_missing", msg)} if {
 	msg := sprintf("%s needs an approval from another person; none was supplied", [action])
 }
 
-deny(action, approvers) := {reason(code, issue_message(code, a, action)) |
-	some a in matching(action)
-	some code in issues(a, approvers)
+deny(action, approvers) := {reason(code, issue_message(code, r.approval, action)) |
+	some r in matching(action)
+	some code in issues(r, approvers)
 } if {
 	not satisfied(action, approvers)
 	count(matching(action)) > 0
@@ -59,47 +69,52 @@ obligation(action, approvers) := {"kind": "require_approval", "action": action, 
 
 # --- per-approval checks ---------------------------------------------------------------------------------
 
-issues(a, approvers) := {code | some code in all_codes; has_issue(code, a, approvers)}
+# issues(r, approvers): the codes of every check the reviewed approval r fails.
+issues(r, approvers) := r.issues | wrong_approver(r.approval, approvers)
 
-all_codes := [
-	"approval_malformed", "approval_unverifiable", "approval_not_yet_valid", "approval_expired",
-	"approval_self_approved", "approval_by_agent", "approval_wrong_approver",
-]
-
-has_issue("approval_malformed", a, _) if not well_formed(a)
-
-# Without a valid context.time the approval's validity period cannot be checked: fail closed.
-has_issue("approval_unverifiable", a, _) if {
-	well_formed(a)
-	not timewin.now_ns
-}
-
-has_issue("approval_not_yet_valid", a, _) if {
-	well_formed(a)
-	timewin.now_ns < timewin.parse_ns(a.granted_at)
-}
-
-has_issue("approval_expired", a, _) if {
-	well_formed(a)
-	timewin.now_ns >= timewin.parse_ns(a.expires_at)
-}
-
-has_issue("approval_self_approved", a, _) if a.approver == ctx.user_id
-
-has_issue("approval_by_agent", a, _) if a.approver == ctx.agent_id
-
-has_issue("approval_wrong_approver", a, approvers) if {
+wrong_approver(a, approvers) := {"approval_wrong_approver"} if {
 	count(approvers) > 0
 	not approver_allowed(a, approvers)
 }
 
+wrong_approver(_, approvers) := set() if count(approvers) == 0
+
+wrong_approver(a, approvers) := set() if approver_allowed(a, approvers)
+
 approver_allowed(a, approvers) if a.approver in approvers
 
-well_formed(a) if {
+# validity(a): [granted_at, expires_at] in nanoseconds when the approval is well formed: string id and
+# approver, valid RFC 3339 times, expires_at after granted_at.
+validity(a) := [granted, expires] if {
 	ctx.nonempty(a.id)
 	ctx.nonempty(a.approver)
-	timewin.parse_ns(a.expires_at) > timewin.parse_ns(a.granted_at)
+	granted := timewin.parse_ns(a.granted_at)
+	expires := timewin.parse_ns(a.expires_at)
+	expires > granted
 }
+
+period_issues(validities) := {"approval_malformed"} if count(validities) == 0
+
+# Without a valid context.time the approval's validity period cannot be checked: fail closed.
+period_issues(validities) := {"approval_unverifiable"} if {
+	count(validities) > 0
+	not timewin.now_ns
+}
+
+period_issues(validities) := {code | some code in ["approval_not_yet_valid", "approval_expired"]; outside(code, validities[0])} if {
+	count(validities) > 0
+	timewin.now_ns
+}
+
+outside("approval_not_yet_valid", v) if timewin.now_ns < v[0]
+
+outside("approval_expired", v) if timewin.now_ns >= v[1]
+
+person_issues(a) := {code | some code in ["approval_self_approved", "approval_by_agent"]; same_person(code, a)}
+
+same_person("approval_self_approved", a) if a.approver == ctx.user_id
+
+same_person("approval_by_agent", a) if a.approver == ctx.agent_id
 
 # --- messages (only ever format strings: regorus' %s of a number differs from OPA's) -------------------
 

@@ -6,12 +6,14 @@
 #   data.regent.persona.user_roles_any  ["employee"]  the user needs one of these roles (optional)
 #
 # Tool composition: the tool "hr.get_employee_record" is granted to this persona exactly when its
-# module, package regent.tools.hr_get_employee_record, is in the bundle (the bundle builder mounts
-# tools/<name>/ there). The module's `deny`, `grants` and `obligations` are folded in; its `name`,
-# `server` and `kinds` are checked here. Tool modules must never import this package (that would make
-# a dependency cycle through data.regent.tools[_]).
+# folder is in the bundle (regent.yaml `include`): its module, package regent.tools.hr_get_employee_record,
+# and its grant.rego, which adds the module's rules to package regent.granted_tool while that tool is
+# called. Everything below reads data.regent.granted_tool by static reference: the module's `deny`,
+# `grants` and `obligations` are folded in; its `name`, `server` and `kinds` are checked here. Tool
+# modules must never import this package (a dependency cycle through data.regent.granted_tool).
 package regent.lib.core
 
+import data.regent.granted_tool
 import data.regent.lib.ctx
 import data.regent.lib.decision.reason
 import data.regent.lib.rate
@@ -110,7 +112,7 @@ deny contains reason("rate_limits_unconfigured", "the persona has no rate_limits
 # The persona's limits, tightened by the tool's own `rate_limits` data (e.g. a mail tool: 5 per minute).
 limits := rate.effective(data.regent.persona.rate_limits, tool_limits)
 
-tool_limits := data.regent.tools[tool_key].rate_limits if granted
+tool_limits := granted_tool.rate_limits if granted
 
 default tool_limits := {}
 
@@ -118,14 +120,15 @@ default tool_limits := {}
 
 valid_tool_name if regex.match(`^[a-z][a-z0-9_.-]{0,79}$`, ctx.tool_name)
 
-tool_key := replace(replace(ctx.tool_name, ".", "_"), "-", "_") if valid_tool_name
-
-# The module's declared name must equal the requested name: "hr.get-x" and "hr.get_x" share a key.
-granted if data.regent.tools[tool_key].name == ctx.tool_name
+# The called tool's grant.rego answers with its module's declared name, which must equal the request.
+granted if {
+	valid_tool_name
+	granted_tool.name == ctx.tool_name
+}
 
 tool := {
-	"server": data.regent.tools[tool_key].server,
-	"kinds": data.regent.tools[tool_key].kinds,
+	"server": granted_tool.server,
+	"kinds": granted_tool.kinds,
 } if granted
 
 # A module without its required `server` and `kinds` would skip the checks above: refuse it instead.
@@ -137,17 +140,17 @@ deny contains reason("tool_module_invalid", msg) if {
 
 deny contains r if {
 	granted
-	some r in data.regent.tools[tool_key].deny
+	some r in granted_tool.deny
 }
 
 grants contains r if {
 	granted
-	some r in data.regent.tools[tool_key].grants
+	some r in granted_tool.grants
 }
 
 obligations contains o if {
 	granted
-	some o in data.regent.tools[tool_key].obligations
+	some o in granted_tool.obligations
 }
 
 # Resource (visibility) rules of the persona apply to reads: data_access, and tool_call with a resource.

@@ -15,10 +15,23 @@ test_tool_modules_declare_their_contract if {
 	}
 }
 
-test_tool_key if {
-	core.tool_key == "hr_get_employee_record" with input as {"action": {"tool": {"name": "hr.get_employee_record"}}}
-	core.tool_key == "a_b_c" with input as {"action": {"tool": {"name": "a.b-c"}}}
-	not core.tool_key with input as {"action": {"tool": {"name": "Hr.Get"}}}
+# Every composed module is reached through its grant.rego: calling the tool by its declared name grants
+# it, with the module's own server, kinds and rate limits (a copied grant.rego with a stale name or key
+# would grant nothing, or the wrong module).
+test_every_tool_module_is_granted_by_its_name if {
+	every _, module in data.regent.tools {
+		core.granted with input as {"action": {"tool": {"name": module.name}}}
+		core.tool == {"server": module.server, "kinds": module.kinds} with input as {"action": {"tool": {"name": module.name}}}
+		data.regent.granted_tool.name == module.name with input as {"action": {"tool": {"name": module.name}}}
+		core.tool_limits == object.get(module, "rate_limits", {}) with input as {"action": {"tool": {"name": module.name}}}
+	}
+}
+
+test_only_composed_tools_are_granted if {
+	not core.granted with input as {"action": {"tool": {"name": "not.composed"}}}
+	not core.granted with input as {"action": {"tool": {"name": "Hr.Get"}}}
+	not core.granted with input as {"action": {"tool": {}}}
+	not data.regent.granted_tool.name with input as {"action": {"tool": {"name": "not.composed"}}}
 }
 
 test_reads_resource_only_for_reads if {

@@ -11,7 +11,18 @@ patterns := {
 	"an IBAN": `(^|[^A-Z0-9])[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}([^A-Z0-9]|$)`,
 }
 
+# One match over clean text: the patterns combined. Only text that matches is checked pattern by pattern.
+any_pattern := concat("|", [concat("", ["(?:", p, ")"]) | some p in patterns])
+
 # findings(text): the names of the patterns found in text (empty set for non-strings).
-findings(text) := {name | some name, p in patterns; regex.match(p, text)} if is_string(text)
+findings(text) := {name | some name, p in patterns; regex.match(p, text)} if {
+	is_string(text)
+	regex.match(any_pattern, text)
+}
+
+findings(text) := set() if {
+	is_string(text)
+	not regex.match(any_pattern, text)
+}
 
 findings(text) := set() if not is_string(text)

@@ -7,8 +7,9 @@
 //!   cargo bench -p regent-control-plane --bench ingest
 //! ```
 //! It creates a scratch database on DATABASE_URL's server, migrates it and drops it at the end.
-//! Knobs (environment): `BENCH_EVENTS` (200000), `BENCH_BATCH` (500), `BENCH_POSTERS` (4),
-//! `BENCH_304_SECONDS` (5), `BENCH_304_CLIENTS` (16).
+//! Knobs (environment): `BENCH_EVENTS` (200000), `BENCH_BATCH` (500), `BENCH_POSTERS` (8),
+//! `BENCH_304_SECONDS` (5), `BENCH_304_CLIENTS` (16), `BENCH_SETUP_SQL` (SQL run after migrating,
+//! to measure a schema variant).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::Write as _;
@@ -72,6 +73,15 @@ async fn bench(url: &str) -> Result<()> {
     let config = Config::default();
     let store = Store::connect(url, config.database_max_connections).await?;
     store.migrate().await?;
+    // Lets a schema variant be measured without a migration, e.g.
+    // `BENCH_SETUP_SQL='ALTER TABLE decision_logs ALTER COLUMN event TYPE json'`.
+    if let Ok(setup) = std::env::var("BENCH_SETUP_SQL") {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(setup.clone()))
+            .execute(&store.pool)
+            .await
+            .with_context(|| format!("BENCH_SETUP_SQL `{setup}`"))?;
+        println!("setup: {setup}");
+    }
     let keys = KeyRing::new(
         SigningKey::generate("bench", KeyAlgorithm::Es256)?,
         Vec::new(),
@@ -138,7 +148,7 @@ async fn ingest(
 ) -> Result<()> {
     let total = knob("BENCH_EVENTS", 200_000);
     let batch = knob("BENCH_BATCH", 500).max(1);
-    let posters = knob("BENCH_POSTERS", 4).max(1);
+    let posters = knob("BENCH_POSTERS", 8).max(1);
     // Bodies are built before the clock starts: the figure is the server's, not the client's.
     let mut bodies = Vec::new();
     let mut raw_bytes = 0;

@@ -57,7 +57,11 @@ impl AppState {
 
 /// The whole HTTP surface: JSON API, OPA-compatible API, health and metrics.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config.limits.max_bundle_bytes.max(state.config.limits.max_log_body_bytes);
+    let body_limit = state
+        .config
+        .limits
+        .max_bundle_bytes
+        .max(state.config.limits.max_log_body_bytes);
     Router::new()
         .merge(http::health::routes())
         .merge(http::api::routes())

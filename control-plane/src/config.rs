@@ -274,7 +274,10 @@ pub fn is_loopback_host(host: &str) -> bool {
         .filter(|(h, p)| !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         .map_or(host, |(h, _)| h);
     let bare = bare.trim_start_matches('[').trim_end_matches(']');
-    bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -306,7 +309,10 @@ mod tests {
             insecure: true,
             auth: RegistryAuth::Anonymous,
         });
-        assert!(matches!(config.apply_env(|_| None), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            config.apply_env(|_| None),
+            Err(ConfigError::Invalid { .. })
+        ));
         assert!(is_loopback_host("[::1]:5000"));
         assert!(is_loopback_host("localhost"));
         assert!(!is_loopback_host("10.0.0.1:5000"));

@@ -44,7 +44,10 @@ pub struct KeyRing {
 pub const DEFAULT_KID: &str = "regent-1";
 
 impl KeyRing {
-    pub fn new(signing: SigningKey, extra: Vec<PublicKey>) -> Result<KeyRing, regent_bundle::KeyError> {
+    pub fn new(
+        signing: SigningKey,
+        extra: Vec<PublicKey>,
+    ) -> Result<KeyRing, regent_bundle::KeyError> {
         let mut trusted = TrustedKeys::new();
         trusted.add(signing.public_key().clone())?;
         for key in extra {
@@ -108,7 +111,8 @@ impl KeyRing {
                 source,
             })?;
             extra.push(
-                PublicKey::from_pem(&vk.kid, &pem).map_err(key_err(vk.file.display().to_string()))?,
+                PublicKey::from_pem(&vk.kid, &pem)
+                    .map_err(key_err(vk.file.display().to_string()))?,
             );
         }
         KeyRing::new(signing, extra).map_err(key_err("verification keys".into()))
@@ -141,7 +145,11 @@ impl KeyRing {
         .execute(&mut *tx)
         .await?;
         for key in self.trusted.iter() {
-            let state = if key.kid() == self.signing.kid() { "active" } else { "verify_only" };
+            let state = if key.kid() == self.signing.kid() {
+                "active"
+            } else {
+                "verify_only"
+            };
             sqlx::query!(
                 "INSERT INTO signing_keys (kid, algorithm, public_key_pem, fingerprint, state)
                  VALUES ($1, $2, $3, $4, $5)
@@ -201,7 +209,10 @@ pub fn rotate(keys_dir: &Path, kid: Option<&str>) -> Result<SigningKey, KeyRingE
             format!("regent-{}", highest + 1)
         }
     };
-    let key = generate_key_file(&default_key_path(keys_dir.parent().unwrap_or(keys_dir), &kid), &kid)?;
+    let key = generate_key_file(
+        &default_key_path(keys_dir.parent().unwrap_or(keys_dir), &kid),
+        &kid,
+    )?;
     std::fs::write(keys_dir.join(ACTIVE_KID_FILE), format!("{kid}\n")).map_err(|source| {
         KeyRingError::Write {
             path: keys_dir.join(ACTIVE_KID_FILE).display().to_string(),
@@ -235,7 +246,10 @@ pub fn retire(keys_dir: &Path, kid: &str) -> Result<(), KeyRingError> {
     }
     if moved == 0 {
         return Err(KeyRingError::Read {
-            path: keys_dir.join(format!("{kid}.pub.pem")).display().to_string(),
+            path: keys_dir
+                .join(format!("{kid}.pub.pem"))
+                .display()
+                .to_string(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such key"),
         });
     }
@@ -250,10 +264,11 @@ pub fn default_key_path(data_dir: &Path, kid: &str) -> PathBuf {
 pub fn generate_key_file(path: &Path, kid: &str) -> Result<SigningKey, KeyRingError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let key = SigningKey::generate(kid, KeyAlgorithm::Es256).map_err(|source| KeyRingError::Key {
-        origin: "generated key".into(),
-        source,
-    })?;
+    let key =
+        SigningKey::generate(kid, KeyAlgorithm::Es256).map_err(|source| KeyRingError::Key {
+            origin: "generated key".into(),
+            source,
+        })?;
     let write_err = |source| KeyRingError::Write {
         path: path.display().to_string(),
         source,
@@ -268,8 +283,11 @@ pub fn generate_key_file(path: &Path, kid: &str) -> Result<SigningKey, KeyRingEr
         .open(path)
         .map_err(write_err)?;
     file.write_all(key.to_pem().as_bytes()).map_err(write_err)?;
-    std::fs::write(path.with_extension("").with_extension("pub.pem"), key.public_key().to_pem())
-        .map_err(write_err)?;
+    std::fs::write(
+        path.with_extension("").with_extension("pub.pem"),
+        key.public_key().to_pem(),
+    )
+    .map_err(write_err)?;
     tracing::info!(kid, path = %path.display(), "generated a new ES256 signing key");
     Ok(key)
 }

@@ -33,11 +33,31 @@ async fn tokens_are_stored_hashed_and_revocation_works(pool: PgPool) {
         assert_eq!(hash.len(), 32);
         assert!(!String::from_utf8_lossy(hash).contains("rgt_"));
     }
-    let principal = app.state.store.authenticate(&app.auditor).await.unwrap().unwrap();
+    let principal = app
+        .state
+        .store
+        .authenticate(&app.auditor)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(principal.role, regent_control_plane::auth::Role::Auditor);
     app.state.store.revoke_token("audit").await.unwrap();
-    assert!(app.state.store.authenticate(&app.auditor).await.unwrap().is_none());
-    assert!(app.state.store.authenticate("rgt_made_up").await.unwrap().is_none());
+    assert!(
+        app.state
+            .store
+            .authenticate(&app.auditor)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.state
+            .store
+            .authenticate("rgt_made_up")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -46,10 +66,19 @@ async fn agent_tokens_need_a_persona(pool: PgPool) {
     let err = app
         .state
         .store
-        .create_token("rgt_x", "bad", regent_control_plane::auth::Role::Agent, None, "t")
+        .create_token(
+            "rgt_x",
+            "bad",
+            regent_control_plane::auth::Role::Agent,
+            None,
+            "t",
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, regent_control_plane::store::StoreError::Invalid { .. }), "{err}");
+    assert!(
+        matches!(err, regent_control_plane::store::StoreError::Invalid { .. }),
+        "{err}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -57,7 +86,11 @@ async fn missing_and_malformed_credentials_are_401_problems(pool: PgPool) {
     let app = TestApp::new(pool).await;
     // Any authenticated route works here; the keys endpoint is public-read for any role.
     let response = app
-        .send(Request::get("/api/v1/personas").body(Body::empty()).unwrap())
+        .send(
+            Request::get("/api/v1/personas")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     let body = assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert!(body["detail"].as_str().unwrap().contains("Authorization"));

@@ -353,3 +353,31 @@ async fn creating_a_partition_moves_that_months_rows_out_of_the_default(pool: Pg
     // Dedup still holds across the move.
     assert_eq!(store.insert_decision_logs(&rows).await.unwrap(), 0);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn concurrent_batches_are_grouped_and_each_acknowledged_exactly(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let agent = app.agent_token("hr-bot").await;
+    let batches: Vec<Vec<u8>> = (0..20)
+        .map(|_| batch(&(0..50).map(|_| event("hr-bot")).collect::<Vec<_>>()))
+        .collect();
+    // Every batch twice, all at once: the writers group what queues up, yet each request learns
+    // exactly how many of its own events were new.
+    let posts = batches.iter().chain(batches.iter()).map(|body| {
+        let request = post_gzip("/logs", &agent, body);
+        let router = app.router.clone();
+        tokio::spawn(async move { body_json(opa::send(&router, request).await).await })
+    });
+    let mut new_events = 0;
+    for post in posts.collect::<Vec<_>>() {
+        let report = post.await.unwrap();
+        assert_eq!(report["received"], 50, "{report}");
+        assert_eq!(
+            report["stored"].as_u64().unwrap() + report["duplicates"].as_u64().unwrap(),
+            50
+        );
+        new_events += report["stored"].as_u64().unwrap();
+    }
+    assert_eq!(new_events, 1000);
+    assert_eq!(stored(&pool).await, 1000);
+}

@@ -19,7 +19,9 @@ async fn revision_count(pool: &PgPool) -> i64 {
 async fn push_stores_stamps_and_signs(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     app.state.store.ensure_persona("tiny-bot").await.unwrap();
-    let response = app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher).await;
+    let response = app
+        .push("tiny-bot", build_archive(&tiny_dir()), &app.publisher)
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body = body_json(response).await;
     assert_eq!(body["revision"], "tiny-bot-1");
@@ -47,12 +49,16 @@ async fn push_stores_stamps_and_signs(pool: PgPool) {
 
     // Both default channels point at it, and the event log says who did it.
     let heads = app.state.store.channels("tiny-bot").await.unwrap();
-    assert!(heads.iter().all(|c| c.revision.as_deref() == Some("tiny-bot-1")), "{heads:?}");
-    let actors: Vec<String> =
-        sqlx::query_scalar("SELECT actor FROM rollout_events ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    assert!(
+        heads
+            .iter()
+            .all(|c| c.revision.as_deref() == Some("tiny-bot-1")),
+        "{heads:?}"
+    );
+    let actors: Vec<String> = sqlx::query_scalar("SELECT actor FROM rollout_events ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert_eq!(actors, ["publisher:ci", "publisher:ci"]);
 }
 
@@ -60,8 +66,14 @@ async fn push_stores_stamps_and_signs(pool: PgPool) {
 async fn identical_content_is_a_no_op_and_new_content_moves_only_staging(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     app.state.store.ensure_persona("tiny-bot").await.unwrap();
-    let first = body_json(app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher).await).await;
-    let again = app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher).await;
+    let first = body_json(
+        app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher)
+            .await,
+    )
+    .await;
+    let again = app
+        .push("tiny-bot", build_archive(&tiny_dir()), &app.publisher)
+        .await;
     assert_eq!(again.status(), StatusCode::OK);
     let again = body_json(again).await;
     assert_eq!(again["created"], false);
@@ -69,12 +81,30 @@ async fn identical_content_is_a_no_op_and_new_content_moves_only_staging(pool: P
     assert_eq!(revision_count(&pool).await, 1);
 
     let dir = tiny_copy();
-    std::fs::write(dir.path().join("data.json"), r#"{"tools": ["echo", "date"]}"#).unwrap();
-    let second = app.push("tiny-bot", build_archive(dir.path()), &app.publisher).await;
+    std::fs::write(
+        dir.path().join("data.json"),
+        r#"{"tools": ["echo", "date"]}"#,
+    )
+    .unwrap();
+    let second = app
+        .push("tiny-bot", build_archive(dir.path()), &app.publisher)
+        .await;
     assert_eq!(second.status(), StatusCode::CREATED);
     assert_eq!(body_json(second).await["revision"], "tiny-bot-2");
-    let staging = app.state.store.channel_head("tiny-bot", "staging").await.unwrap().unwrap();
-    let prod = app.state.store.channel_head("tiny-bot", "prod").await.unwrap().unwrap();
+    let staging = app
+        .state
+        .store
+        .channel_head("tiny-bot", "staging")
+        .await
+        .unwrap()
+        .unwrap();
+    let prod = app
+        .state
+        .store
+        .channel_head("tiny-bot", "prod")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((staging.sequence, prod.sequence), (2, 1));
 }
 
@@ -88,11 +118,19 @@ async fn rego_syntax_error_names_file_and_line_and_stores_nothing(pool: PgPool) 
         "package regent.persona\n\nbroken if {\n  input.x ==\n}\n",
     )
     .unwrap();
-    let response = app.push("tiny-bot", build_archive(dir.path()), &app.publisher).await;
+    let response = app
+        .push("tiny-bot", build_archive(dir.path()), &app.publisher)
+        .await;
     let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "compile_error").await;
     assert_eq!(body["file"], "regent/persona/broken.rego");
     assert_eq!(body["line"], 5);
-    assert!(body["detail"].as_str().unwrap().contains("regent/persona/broken.rego` line 5"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("regent/persona/broken.rego` line 5"),
+        "{body}"
+    );
     assert_eq!(revision_count(&pool).await, 0);
 }
 
@@ -106,7 +144,9 @@ async fn failing_test_rule_is_named_and_nothing_is_stored(pool: PgPool) {
         "package regent.persona_test\n\ntest_rm_is_allowed if {\n  data.regent.persona.decision.allow with input as {\"action\": {\"tool\": {\"name\": \"rm\"}}}\n}\n",
     )
     .unwrap();
-    let response = app.push("tiny-bot", build_archive(dir.path()), &app.publisher).await;
+    let response = app
+        .push("tiny-bot", build_archive(dir.path()), &app.publisher)
+        .await;
     let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "tests_failed").await;
     assert_eq!(body["failed"], 1);
     assert!(
@@ -133,10 +173,17 @@ async fn hostile_archive_is_refused_with_its_reason(pool: PgPool) {
     builder.append(&header, &data[..]).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
-    let response = app.push("tiny-bot", gz.finish().unwrap(), &app.publisher).await;
+    let response = app
+        .push("tiny-bot", gz.finish().unwrap(), &app.publisher)
+        .await;
     let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle").await;
-    assert!(body["detail"].as_str().unwrap().contains("../evil.rego"), "{body}");
-    let response = app.push("tiny-bot", b"not a gzip at all".to_vec(), &app.publisher).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("../evil.rego"),
+        "{body}"
+    );
+    let response = app
+        .push("tiny-bot", b"not a gzip at all".to_vec(), &app.publisher)
+        .await;
     assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle").await;
     assert_eq!(revision_count(&pool).await, 0);
 }
@@ -156,9 +203,14 @@ async fn oversize_body_is_413(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_persona_is_404(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
-    let response = app.push("ghost-bot", build_archive(&tiny_dir()), &app.publisher).await;
+    let response = app
+        .push("ghost-bot", build_archive(&tiny_dir()), &app.publisher)
+        .await;
     let body = assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
-    assert!(body["detail"].as_str().unwrap().contains("ghost-bot"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("ghost-bot"),
+        "{body}"
+    );
     assert_eq!(revision_count(&pool).await, 0);
 }
 
@@ -166,8 +218,15 @@ async fn unknown_persona_is_404(pool: PgPool) {
 async fn bundle_for_another_persona_is_refused(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     app.state.store.ensure_persona("hr-bot").await.unwrap();
-    let response = app.push("hr-bot", build_archive(&tiny_dir()), &app.publisher).await;
-    assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "persona_mismatch").await;
+    let response = app
+        .push("hr-bot", build_archive(&tiny_dir()), &app.publisher)
+        .await;
+    assert_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "persona_mismatch",
+    )
+    .await;
     assert_eq!(revision_count(&pool).await, 0);
 }
 
@@ -176,10 +235,14 @@ async fn only_publishers_and_admins_push(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     let agent = app.agent_token("tiny-bot").await;
     for token in [&app.auditor, &agent] {
-        let response = app.push("tiny-bot", build_archive(&tiny_dir()), token).await;
+        let response = app
+            .push("tiny-bot", build_archive(&tiny_dir()), token)
+            .await;
         assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
     }
-    let response = app.push("tiny-bot", build_archive(&tiny_dir()), &app.admin).await;
+    let response = app
+        .push("tiny-bot", build_archive(&tiny_dir()), &app.admin)
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(revision_count(&pool).await, 1);
 }
@@ -188,14 +251,17 @@ async fn only_publishers_and_admins_push(pool: PgPool) {
 async fn agent_token_for_another_persona_cannot_download(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     app.state.store.ensure_persona("tiny-bot").await.unwrap();
-    app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher).await;
+    app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher)
+        .await;
     let other = app.agent_token("hr-bot").await;
     let response = app
         .get("/api/v1/personas/tiny-bot/revisions/1/bundle", &other)
         .await;
     assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
     let own = app.agent_token("tiny-bot").await;
-    let response = app.get("/api/v1/personas/tiny-bot/revisions/1/bundle", &own).await;
+    let response = app
+        .get("/api/v1/personas/tiny-bot/revisions/1/bundle", &own)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -203,7 +269,8 @@ async fn agent_token_for_another_persona_cannot_download(pool: PgPool) {
 async fn list_show_diff_and_keys(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     app.state.store.ensure_persona("tiny-bot").await.unwrap();
-    app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher).await;
+    app.push("tiny-bot", build_archive(&tiny_dir()), &app.publisher)
+        .await;
     let dir = tiny_copy();
     std::fs::write(
         dir.path().join("policy.rego"),
@@ -212,9 +279,14 @@ async fn list_show_diff_and_keys(pool: PgPool) {
             .replace("listed tool", "tool on the allow list"),
     )
     .unwrap();
-    app.push("tiny-bot", build_archive(dir.path()), &app.publisher).await;
+    app.push("tiny-bot", build_archive(dir.path()), &app.publisher)
+        .await;
 
-    let list = body_json(app.get("/api/v1/personas/tiny-bot/revisions", &app.auditor).await).await;
+    let list = body_json(
+        app.get("/api/v1/personas/tiny-bot/revisions", &app.auditor)
+            .await,
+    )
+    .await;
     let seqs: Vec<i64> = list["revisions"]
         .as_array()
         .unwrap()
@@ -223,23 +295,42 @@ async fn list_show_diff_and_keys(pool: PgPool) {
         .collect();
     assert_eq!(seqs, [2, 1]);
 
-    let show = body_json(app.get("/api/v1/personas/tiny-bot/revisions/tiny-bot-2", &app.auditor).await).await;
+    let show = body_json(
+        app.get(
+            "/api/v1/personas/tiny-bot/revisions/tiny-bot-2",
+            &app.auditor,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(show["sequence"], 2);
     assert_eq!(show["test_report"]["passed"], 2);
     assert_eq!(show["source"]["commit"], "3f2a9c1");
 
-    let diff = body_json(app.get("/api/v1/personas/tiny-bot/diff?from=1&to=2", &app.auditor).await).await;
+    let diff = body_json(
+        app.get("/api/v1/personas/tiny-bot/diff?from=1&to=2", &app.auditor)
+            .await,
+    )
+    .await;
     let files = diff["files"].as_array().unwrap();
     let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
     assert_eq!(paths, [".manifest", "regent/persona/policy.rego"], "{diff}");
     let policy = &files[1];
     assert_eq!(policy["status"], "modified");
-    assert_eq!((policy["lines_added"].as_u64(), policy["lines_removed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            policy["lines_added"].as_u64(),
+            policy["lines_removed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     let unified = policy["unified"].as_str().unwrap();
     assert!(unified.contains("-decision := {\"allow\": true, \"reasons\": [{\"code\": \"listed_tool\", \"message\": \"listed tool\"}]"), "{unified}");
     assert!(unified.contains("+decision := {\"allow\": true, \"reasons\": [{\"code\": \"listed_tool\", \"message\": \"tool on the allow list\"}]"), "{unified}");
 
-    let response = app.get("/api/v1/personas/tiny-bot/revisions/9", &app.auditor).await;
+    let response = app
+        .get("/api/v1/personas/tiny-bot/revisions/9", &app.auditor)
+        .await;
     assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
 
     // The JWKS needs no token and carries the signing key.

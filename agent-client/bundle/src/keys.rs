@@ -208,8 +208,9 @@ impl PublicKey {
 
     /// The key as a JWK (`kty`, `crv`/`x`/`y` or `n`/`e`, `kid`, `alg`, `use: sig`).
     pub fn to_jwk(&self) -> Result<serde_json::Value, KeyError> {
-        let jwk = jsonwebtoken::jwk::Jwk::from_decoding_key(&self.decoding, Some(self.algorithm.jwt()))
-            .map_err(|e| KeyError::InvalidKey {
+        let jwk =
+            jsonwebtoken::jwk::Jwk::from_decoding_key(&self.decoding, Some(self.algorithm.jwt()))
+                .map_err(|e| KeyError::InvalidKey {
                 algorithm: self.algorithm,
                 detail: e.to_string(),
             })?;

@@ -9,13 +9,18 @@
 
 mod common;
 
-use regent_bundle::{BuildOptions, Evaluator, build_dir, cases, eval::DEFAULT_EVAL_LIMIT, validate};
+use regent_bundle::{
+    BuildOptions, Evaluator, build_dir, cases, eval::DEFAULT_EVAL_LIMIT, validate,
+};
 
 #[test]
 fn persona_tests_pass_and_entrypoints_fail_closed() {
     for persona in common::PERSONAS {
-        let bundle = build_dir(&common::bundles_dir().join(persona), &BuildOptions::default())
-            .unwrap_or_else(|e| panic!("{persona}: {e}"));
+        let bundle = build_dir(
+            &common::bundles_dir().join(persona),
+            &BuildOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{persona}: {e}"));
         let report = validate(&bundle, None).unwrap_or_else(|e| panic!("{persona}: {e}"));
         assert_eq!(
             report.entrypoint.as_deref(),
@@ -38,7 +43,11 @@ fn persona_cases_produce_the_expected_decisions() {
         let bundle = build_dir(&dir, &BuildOptions::default()).unwrap();
         let file = cases::load(&dir.join(cases::CASES_FILE)).unwrap();
         assert_eq!(file.persona, persona);
-        assert!(file.cases.len() >= 30, "{persona}: {} cases", file.cases.len());
+        assert!(
+            file.cases.len() >= 30,
+            "{persona}: {} cases",
+            file.cases.len()
+        );
         let evaluator = Evaluator::new(&bundle, None, DEFAULT_EVAL_LIMIT).unwrap();
         let failures: Vec<String> = cases::run(&evaluator, &file)
             .into_iter()

@@ -15,8 +15,8 @@ server := "ticketing-mcp"
 
 kinds := {"tool_call", "state_change"}
 
-# Every rule below starts with `called`: the persona looks tool modules up by a dynamic key, and regorus
-# then evaluates every tool module in the bundle; the guard keeps the modules not being called cheap.
+# Every rule below starts with `called`, so the module only ever speaks for its own tool, also when it is
+# evaluated as a whole (tests, lib/core_test.rego). Personas reach it through grant.rego.
 called if input.action.tool.name == name
 
 cfg := object.union(data.regent.tools.ticket_create.config, persona_cfg)

@@ -68,8 +68,14 @@ pub fn run(cmd: KeysCommand) -> CliResult {
         } => generate(&kid, alg.into(), &out, force),
         KeysCommand::Rotate { data_dir, kid } => {
             let key = crate::keyring::rotate(&data_dir.join("keys"), kid.as_deref())?;
-            println!("new active signing key `{}` ({})", key.kid(), key.public_key().fingerprint());
-            println!("restart the control plane to sign with it; earlier keys stay trusted for verification");
+            println!(
+                "new active signing key `{}` ({})",
+                key.kid(),
+                key.public_key().fingerprint()
+            );
+            println!(
+                "restart the control plane to sign with it; earlier keys stay trusted for verification"
+            );
             println!("until retired with `regent keys retire <kid>`");
             Ok(())
         }

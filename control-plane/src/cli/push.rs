@@ -45,7 +45,12 @@ pub struct PushArgs {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -81,8 +86,9 @@ fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Failure {
 pub fn push(args: &PushArgs) -> CliResult {
     let dir = &args.dir;
     eprintln!("building {} ...", dir.display());
-    let bundle = build_dir(dir, &BuildOptions::default())
-        .map_err(|e| Failure::Refused(anyhow!(e).context(format!("`{}` does not build", dir.display()))))?;
+    let bundle = build_dir(dir, &BuildOptions::default()).map_err(|e| {
+        Failure::Refused(anyhow!(e).context(format!("`{}` does not build", dir.display())))
+    })?;
     let persona = args
         .persona
         .clone()
@@ -95,8 +101,14 @@ pub fn push(args: &PushArgs) -> CliResult {
         archive.len(),
         bundle.content_digest()
     );
-    let commit = args.commit.clone().or_else(|| git(dir, &["rev-parse", "HEAD"]));
-    let author = args.author.clone().or_else(|| git(dir, &["log", "-1", "--format=%ae"]));
+    let commit = args
+        .commit
+        .clone()
+        .or_else(|| git(dir, &["rev-parse", "HEAD"]));
+    let author = args
+        .author
+        .clone()
+        .or_else(|| git(dir, &["log", "-1", "--format=%ae"]));
     let repository = args
         .repository
         .clone()
@@ -148,7 +160,11 @@ pub fn push(args: &PushArgs) -> CliResult {
             outcome["signature_kid"].as_str().unwrap_or("?"),
             outcome["channels"]
                 .as_array()
-                .map(|c| c.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .map(|c| c
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
                 .unwrap_or_default()
         );
     } else {
@@ -188,6 +204,9 @@ pub fn create_persona(args: &CreatePersonaArgs) -> CliResult {
     if !status.is_success() {
         return Err(server_error(status, &body));
     }
-    println!("persona `{}` ready with channels staging and prod", args.name);
+    println!(
+        "persona `{}` ready with channels staging and prod",
+        args.name
+    );
     Ok(())
 }

@@ -32,7 +32,9 @@ fn database_url(config: &Config) -> anyhow::Result<String> {
 pub fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REGENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if config.log_format == "json" {
         builder.json().try_init()
     } else {
@@ -65,7 +67,9 @@ pub fn migrate(args: &ConfigArgs) -> CliResult {
     init_tracing(&config);
     let url = database_url(&config)?;
     runtime()?.block_on(async move {
-        let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
+        let store = Store::connect(&url, 2)
+            .await
+            .context("cannot connect to the database")?;
         store.migrate().await.context("migrations failed")?;
         println!("migrations applied");
         anyhow::Ok(())
@@ -110,7 +114,9 @@ pub fn tokens(cmd: TokensCommand) -> CliResult {
     };
     let url = database_url(&config)?;
     runtime()?.block_on(async move {
-        let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
+        let store = Store::connect(&url, 2)
+            .await
+            .context("cannot connect to the database")?;
         match cmd {
             TokensCommand::Create {
                 name,
@@ -141,7 +147,11 @@ pub fn tokens(cmd: TokensCommand) -> CliResult {
                         t.role,
                         t.persona.as_deref().unwrap_or("-"),
                         t.name,
-                        if t.revoked_at.is_some() { "  (revoked)" } else { "" }
+                        if t.revoked_at.is_some() {
+                            "  (revoked)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }

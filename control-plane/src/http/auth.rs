@@ -61,11 +61,13 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing `Authorization: Bearer <token>` header")
+        })?;
         let value = value
             .to_str()
             .map_err(|_| ApiError::unauthorized("`Authorization` header is not ASCII"))?;
@@ -74,7 +76,9 @@ impl FromRequestParts<AppState> for Auth {
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("`Authorization` header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("`Authorization` header must be `Bearer <token>`")
+            })?;
         let hash = hash_token(token);
         if let Some(principal) = state.auth_cache.get(&hash) {
             return Ok(Auth(principal));

@@ -130,13 +130,18 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => ApiError::not_found(format!("{what} not found")),
-            StoreError::Conflict { detail } => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
+            StoreError::Conflict { detail } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+            }
             StoreError::Invalid { detail } => ApiError::unprocessable("invalid", detail),
             StoreError::Database(e) => {
                 if matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
                     tracing::error!(error = %e, "database unavailable");
-                    ApiError::unavailable("database_unavailable", "the database is unavailable; retry later")
-                        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+                    ApiError::unavailable(
+                        "database_unavailable",
+                        "the database is unavailable; retry later",
+                    )
+                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
                 } else {
                     ApiError::internal(&e)
                 }

@@ -3,5 +3,5 @@
 pub mod bundles;
 pub mod channels;
 pub mod diff;
-pub mod push;
 pub mod ingest;
+pub mod push;

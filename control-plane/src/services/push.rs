@@ -7,7 +7,7 @@ use regent_bundle::archive::{self, RawFile};
 use regent_bundle::bundle::{SIGNATURES, hex};
 use regent_bundle::validate::{TestReport, TestStatus};
 use regent_bundle::{
-    Bundle, BuildError, BuildOptions, Limits, ReadError, SignOptions, ValidateError, build_dir,
+    BuildError, BuildOptions, Bundle, Limits, ReadError, SignOptions, ValidateError, build_dir,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -104,7 +104,10 @@ fn test_outcomes(report: &TestReport) -> Vec<TestOutcome> {
 /// Unpacks the upload and turns it into an unsigned bundle for `persona`.
 fn parse_upload(archive: &[u8], limits: &Limits) -> Result<Bundle, PushError> {
     let files = archive::unpack(archive, limits)?;
-    if files.iter().any(|f| f.path == regent_bundle::build::CONFIG_FILE) {
+    if files
+        .iter()
+        .any(|f| f.path == regent_bundle::build::CONFIG_FILE)
+    {
         // A source folder: lay it out in a private temp dir and build it as `regent bundle build`
         // would. Includes must stay inside the upload (paths were normalised by `unpack`).
         let dir = tempfile::tempdir().map_err(|e| PushError::Internal(e.to_string()))?;
@@ -135,7 +138,9 @@ fn prepare(mut bundle: Bundle, persona: &str) -> Result<Bundle, PushError> {
     if manifest.entrypoint().is_none() {
         manifest.set_regent_field("entrypoint", Value::String(DEFAULT_ENTRYPOINT.into()));
     }
-    bundle.files.retain(|f| f.path != SIGNATURES && f.path != regent_bundle::MANIFEST);
+    bundle
+        .files
+        .retain(|f| f.path != SIGNATURES && f.path != regent_bundle::MANIFEST);
     bundle.files.push(RawFile {
         path: regent_bundle::MANIFEST.into(),
         bytes: manifest.to_bytes(),
@@ -164,7 +169,8 @@ pub async fn push(state: &AppState, request: PushRequest<'_>) -> Result<PushOutc
 
     let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
     let sequence = Store::lock_next_sequence(&mut tx, persona.id).await?;
-    if let Some(existing) = Store::revision_by_content(&mut tx, persona.id, &content_digest).await? {
+    if let Some(existing) = Store::revision_by_content(&mut tx, persona.id, &content_digest).await?
+    {
         tx.rollback().await.map_err(StoreError::from)?;
         return Ok(PushOutcome {
             id: existing.id,
@@ -182,10 +188,20 @@ pub async fn push(state: &AppState, request: PushRequest<'_>) -> Result<PushOutc
     }
 
     let revision = format!("{}-{sequence}", persona.name);
-    let signed = stamp_and_sign(state, bundle, &revision, sequence, &content_digest, &request.source)?;
-    let archive = signed.to_archive().map_err(|e| PushError::Internal(e.to_string()))?;
+    let signed = stamp_and_sign(
+        state,
+        bundle,
+        &revision,
+        sequence,
+        &content_digest,
+        &request.source,
+    )?;
+    let archive = signed
+        .to_archive()
+        .map_err(|e| PushError::Internal(e.to_string()))?;
     let bundle_digest = hex(&Sha256::digest(&archive));
-    let manifest = serde_json::to_value(&signed.manifest).map_err(|e| PushError::Internal(e.to_string()))?;
+    let manifest =
+        serde_json::to_value(&signed.manifest).map_err(|e| PushError::Internal(e.to_string()))?;
     let test_report = json!({
         "passed": tests.iter().filter(|t| t.status == "pass").count(),
         "failed": tests.iter().filter(|t| t.status != "pass").count(),
@@ -216,8 +232,14 @@ pub async fn push(state: &AppState, request: PushRequest<'_>) -> Result<PushOutc
         channels.push("prod".into());
     }
     // Publications first, so the revision tag exists before a channel tag points at it.
-    Store::enqueue_publications(&mut tx, id, &persona.name, &revision, &state.config.registries)
-        .await?;
+    Store::enqueue_publications(
+        &mut tx,
+        id,
+        &persona.name,
+        &revision,
+        &state.config.registries,
+    )
+    .await?;
     for channel in &channels {
         crate::services::channels::move_channel(
             &mut tx,

@@ -60,9 +60,7 @@ impl From<sqlx::Error> for StoreError {
             };
         }
         if matches!(e, sqlx::Error::RowNotFound) {
-            return StoreError::NotFound {
-                what: "row".into(),
-            };
+            return StoreError::NotFound { what: "row".into() };
         }
         StoreError::Database(e)
     }

@@ -102,9 +102,12 @@ impl Store {
     /// Locks the persona row for the rest of `tx` (serialises pushes per persona) and returns
     /// the next sequence number.
     pub async fn lock_next_sequence(conn: &mut PgConnection, persona_id: i64) -> StoreResult<i64> {
-        sqlx::query!("SELECT id FROM personas WHERE id = $1 FOR UPDATE", persona_id)
-            .fetch_one(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "SELECT id FROM personas WHERE id = $1 FOR UPDATE",
+            persona_id
+        )
+        .fetch_one(&mut *conn)
+        .await?;
         let max = sqlx::query_scalar!(
             r#"SELECT COALESCE(MAX(sequence), 0) AS "max!" FROM revisions WHERE persona_id = $1"#,
             persona_id
@@ -134,7 +137,10 @@ impl Store {
         .await?)
     }
 
-    pub async fn insert_revision(conn: &mut PgConnection, new: &NewRevision<'_>) -> StoreResult<i64> {
+    pub async fn insert_revision(
+        conn: &mut PgConnection,
+        new: &NewRevision<'_>,
+    ) -> StoreResult<i64> {
         Ok(sqlx::query_scalar!(
             "INSERT INTO revisions (persona_id, sequence, revision, content_digest, bundle_digest,
                  bundle, size_bytes, manifest, signature_kid, test_report, source, reissue_of,
@@ -161,7 +167,10 @@ impl Store {
 
     /// Points `channel` at `revision_id`, records the rollout event and wakes long polls on every
     /// replica (NOTIFY is delivered at commit). Refuses a frozen channel.
-    pub async fn move_channel(conn: &mut PgConnection, change: &ChannelMove<'_>) -> StoreResult<()> {
+    pub async fn move_channel(
+        conn: &mut PgConnection,
+        change: &ChannelMove<'_>,
+    ) -> StoreResult<()> {
         let ChannelMove {
             persona_id,
             persona,
@@ -237,7 +246,11 @@ impl Store {
         .unwrap_or(false))
     }
 
-    pub async fn channel_head(&self, persona: &str, channel: &str) -> StoreResult<Option<ChannelHead>> {
+    pub async fn channel_head(
+        &self,
+        persona: &str,
+        channel: &str,
+    ) -> StoreResult<Option<ChannelHead>> {
         Ok(sqlx::query_as!(
             ChannelHead,
             r#"SELECT r.id AS revision_id, r.revision, r.sequence, r.bundle_digest
@@ -340,7 +353,11 @@ impl Store {
     }
 
     /// The signed bundle bytes of one revision.
-    pub async fn revision_bundle(&self, persona: &str, reference: &str) -> StoreResult<RevisionBundle> {
+    pub async fn revision_bundle(
+        &self,
+        persona: &str,
+        reference: &str,
+    ) -> StoreResult<RevisionBundle> {
         let (seq, name) = parse_ref(reference);
         sqlx::query_as!(
             RevisionBundle,

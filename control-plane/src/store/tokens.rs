@@ -73,7 +73,10 @@ impl Store {
             Some(r) => Some(Principal {
                 token_id: r.id,
                 name: r.name,
-                role: r.role.parse().map_err(|detail| StoreError::Invalid { detail })?,
+                role: r
+                    .role
+                    .parse()
+                    .map_err(|detail| StoreError::Invalid { detail })?,
                 persona: r.persona,
             }),
             None => None,

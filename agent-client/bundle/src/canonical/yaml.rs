@@ -1,6 +1,6 @@
 use super::{
-    BTreeMap, CanonValue, CanonicalError, Cell, DeserializeSeed, EnumAccess, JsonNumber,
-    MapAccess, SeqAccess, Visitor, de, flow_depth, fmt, go_float,
+    BTreeMap, CanonValue, CanonicalError, Cell, DeserializeSeed, EnumAccess, JsonNumber, MapAccess,
+    SeqAccess, Visitor, de, flow_depth, fmt, go_float,
 };
 
 pub(super) fn parse(bytes: &[u8]) -> Result<CanonValue, CanonicalError> {
@@ -77,9 +77,7 @@ impl Node {
             Self::Bool(b) => CanonValue::Bool(b),
             Self::Int(i) => CanonValue::Number(JsonNumber::from(i)),
             Self::Uint(u) => CanonValue::Number(JsonNumber::from(u)),
-            Self::Float(f) if f.is_finite() => {
-                CanonValue::Number(JsonNumber(go_float::json(f)))
-            }
+            Self::Float(f) if f.is_finite() => CanonValue::Number(JsonNumber(go_float::json(f))),
             Self::Float(f) => {
                 return Err(Poison {
                     err: CanonicalError::YamlNonFinite {
@@ -321,9 +319,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
 /// ones win, in the order to apply them; they override keys set before the `<<` and are
 /// overridden by keys after it. The outer error is go-yaml's own (eager); the inner one a
 /// poisoned source, which fails the mapping unless the mapping itself is replaced.
-fn merge_sources(
-    value: Node,
-) -> Result<Result<Vec<(String, CanonValue)>, Poison>, CanonicalError> {
+fn merge_sources(value: Node) -> Result<Result<Vec<(String, CanonValue)>, Poison>, CanonicalError> {
     match value {
         Node::Collection(CanonValue::Object(merged)) => Ok(Ok(merged.into_iter().collect())),
         Node::Collection(CanonValue::Array(items)) => {
@@ -380,8 +376,9 @@ fn resolve_plain(v: &str) -> Node {
         "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
             return Node::Bool(true);
         }
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False"
-        | "FALSE" => return Node::Bool(false),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            return Node::Bool(false);
+        }
         "" | "~" | "null" | "Null" | "NULL" => return Node::Null,
         ".nan" | ".NaN" | ".NAN" => return Node::Float(f64::NAN),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {

@@ -18,7 +18,14 @@ async fn keys(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut keys = Vec::new();
     for key in state.keys.trusted().iter() {
         let mut jwk = key.to_jwk().map_err(|e| ApiError::internal(&e))?;
-        jwk["x-regent-state"] = Value::String(if key.kid() == active { "active" } else { "verify_only" }.into());
+        jwk["x-regent-state"] = Value::String(
+            if key.kid() == active {
+                "active"
+            } else {
+                "verify_only"
+            }
+            .into(),
+        );
         jwk["x-regent-pem"] = Value::String(key.to_pem());
         jwk["x-regent-fingerprint"] = Value::String(key.fingerprint());
         keys.push(jwk);

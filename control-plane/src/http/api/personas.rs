@@ -43,8 +43,12 @@ async fn create(
     body: Result<Json<NewPersona>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Persona>)> {
     auth.require_admin()?;
-    let Json(new) = body.map_err(|e| crate::http::error::ApiError::bad_request("invalid_json", e.body_text()))?;
-    let persona = state.store.create_persona(&new.name, &new.description).await?;
+    let Json(new) =
+        body.map_err(|e| crate::http::error::ApiError::bad_request("invalid_json", e.body_text()))?;
+    let persona = state
+        .store
+        .create_persona(&new.name, &new.description)
+        .await?;
     Ok((axum::http::StatusCode::CREATED, Json(persona)))
 }
 

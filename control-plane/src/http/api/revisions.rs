@@ -95,10 +95,16 @@ async fn create(
         state.metrics.push_finished("rejected");
         push_error(e)
     })?;
-    state
-        .metrics
-        .push_finished(if outcome.created { "created" } else { "unchanged" });
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    state.metrics.push_finished(if outcome.created {
+        "created"
+    } else {
+        "unchanged"
+    });
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(outcome)).into_response())
 }
 
@@ -166,8 +172,12 @@ async fn show(
     auth.require_reader()?;
     let detail = state.store.revision(&persona, &revision).await?;
     let mut value = serde_json::to_value(&detail).map_err(|e| ApiError::internal(&e))?;
-    let publications = state.store.publications_for_revision(detail.summary.id).await?;
-    value["publications"] = serde_json::to_value(publications).map_err(|e| ApiError::internal(&e))?;
+    let publications = state
+        .store
+        .publications_for_revision(detail.summary.id)
+        .await?;
+    value["publications"] =
+        serde_json::to_value(publications).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(value))
 }
 
@@ -221,5 +231,7 @@ async fn channels(
 ) -> ApiResult<Json<Value>> {
     auth.require_reader()?;
     state.store.persona(&persona).await?;
-    Ok(Json(json!({ "channels": state.store.channels(&persona).await? })))
+    Ok(Json(
+        json!({ "channels": state.store.channels(&persona).await? }),
+    ))
 }
