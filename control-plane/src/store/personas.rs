@@ -32,15 +32,7 @@ impl Store {
         )
         .fetch_one(&mut *tx)
         .await?;
-        for channel in DEFAULT_CHANNELS {
-            sqlx::query!(
-                "INSERT INTO channels (persona_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                persona.id,
-                channel
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        add_default_channels(&mut tx, persona.id).await?;
         tx.commit().await?;
         Ok(persona)
     }
@@ -57,15 +49,7 @@ impl Store {
         )
         .fetch_one(&mut *tx)
         .await?;
-        for channel in DEFAULT_CHANNELS {
-            sqlx::query!(
-                "INSERT INTO channels (persona_id, name) VALUES ($1, $2)",
-                persona.id,
-                channel
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        add_default_channels(&mut tx, persona.id).await?;
         tx.commit().await?;
         Ok(persona)
     }
@@ -91,4 +75,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Gives a persona the default channels (existing ones are kept).
+async fn add_default_channels(conn: &mut sqlx::PgConnection, persona_id: i64) -> StoreResult<()> {
+    for channel in DEFAULT_CHANNELS {
+        sqlx::query!(
+            "INSERT INTO channels (persona_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            persona_id,
+            channel
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
