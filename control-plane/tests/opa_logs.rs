@@ -63,6 +63,17 @@ async fn a_stock_opa_batch_is_stored_once_with_derived_fields(pool: PgPool) {
     );
     assert_eq!(stored(&pool).await, 5);
 
+    // The ingest counters on /metrics saw 5 stored and 5 duplicates.
+    let metrics = app.state.metrics.render(&app.state).await;
+    assert!(
+        metrics.contains("regent_decision_logs_ingested_total 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("regent_decision_logs_duplicate_total 5"),
+        "{metrics}"
+    );
+
     let row = sqlx::query!(
         r#"SELECT persona, agent_id, user_id, tool, allow, revision, path, reasons, event
            FROM decision_logs WHERE decision_id = '4ca636c1-55e4-417a-b1d8-4aceb67960d1'"#

@@ -102,6 +102,7 @@ pub(super) async fn get_bundle(
             agent_id,
         )
     };
+    let _in_flight = wait.map(|_| state.metrics.long_poll());
     // Subscribe before the first read, so a move between the read and the wait still wakes us.
     let mut subscription = wait.map(|_| state.bundles.subscribe(&persona));
     let mut assigned = lookup().await?;
@@ -120,6 +121,7 @@ pub(super) async fn get_bundle(
         }
     }
     if etag_matches(&headers, &assigned.head.bundle_digest) {
+        state.metrics.bundle_served(StatusCode::NOT_MODIFIED);
         return Ok(not_modified(&assigned.head.bundle_digest));
     }
     let bundle = state
@@ -141,6 +143,7 @@ pub(super) async fn get_bundle(
     if let Ok(revision) = HeaderValue::from_str(&bundle.revision) {
         h.insert("x-regent-revision", revision);
     }
+    state.metrics.bundle_served(StatusCode::OK);
     Ok(response)
 }
 

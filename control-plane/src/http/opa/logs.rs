@@ -43,10 +43,24 @@ pub(super) async fn post_logs(
     let agent_persona = (principal.role == Role::Agent)
         .then(|| principal.persona.clone())
         .flatten();
-    let report = state
+    let report = match state
         .ingest
         .ingest(&state.store, body, encoding, agent_persona)
-        .await?;
+        .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            let reason = match e {
+                IngestError::Busy => "overloaded",
+                IngestError::InflatedTooLarge { .. } => "too_large",
+                _ => "invalid",
+            };
+            state.metrics.logs_refused(1, reason);
+            return Err(e.into());
+        }
+    };
+    state.metrics.logs_ingested(report.stored);
+    state.metrics.logs_duplicate(report.duplicates);
     Ok((StatusCode::OK, Json(report)).into_response())
 }
 

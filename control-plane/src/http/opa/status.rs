@@ -91,7 +91,10 @@ pub(super) async fn post_status(
         keep_history: HISTORY_PER_AGENT,
     };
     match state.store.record_status(&record).await? {
-        StatusOutcome::Recorded => Ok(StatusCode::NO_CONTENT),
+        StatusOutcome::Recorded => {
+            state.metrics.status_received();
+            Ok(StatusCode::NO_CONTENT)
+        }
         StatusOutcome::OwnedByPersona(owner) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "agent_persona_conflict",
