@@ -100,6 +100,16 @@ impl Bundle {
         })
     }
 
+    /// The same files under `manifest`, read again so data and roots are checked against it.
+    pub fn with_manifest(mut self, manifest: &Manifest) -> Result<Bundle, ReadError> {
+        self.files.retain(|f| f.path != MANIFEST);
+        self.files.push(RawFile {
+            path: MANIFEST.into(),
+            bytes: manifest.to_bytes(),
+        });
+        Bundle::from_files(self.files, &Limits::DEFAULT)
+    }
+
     /// The file stored at normalised `path`.
     pub fn file(&self, path: &str) -> Option<&RawFile> {
         self.files.iter().find(|f| f.path == path)

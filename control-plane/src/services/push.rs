@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use regent_bundle::archive::{self, RawFile};
+use regent_bundle::archive;
 use regent_bundle::bundle::{SIGNATURES, hex};
 use regent_bundle::validate::{TestReport, TestStatus};
 use regent_bundle::{
@@ -138,14 +138,8 @@ fn prepare(mut bundle: Bundle, persona: &str) -> Result<Bundle, PushError> {
     if manifest.entrypoint().is_none() {
         manifest.set_regent_field("entrypoint", Value::String(DEFAULT_ENTRYPOINT.into()));
     }
-    bundle
-        .files
-        .retain(|f| f.path != SIGNATURES && f.path != regent_bundle::MANIFEST);
-    bundle.files.push(RawFile {
-        path: regent_bundle::MANIFEST.into(),
-        bytes: manifest.to_bytes(),
-    });
-    Ok(Bundle::from_files(bundle.files, &Limits::DEFAULT)?)
+    bundle.files.retain(|f| f.path != SIGNATURES);
+    Ok(bundle.with_manifest(&manifest)?)
 }
 
 /// Runs the push. CPU-heavy steps (compile, tests, signing) run on the blocking pool.
@@ -290,13 +284,7 @@ fn stamp_and_sign(
     if source.as_object().is_some_and(|s| !s.is_empty()) {
         manifest.set_regent_field("source", source.clone());
     }
-    let mut files = bundle.files;
-    files.retain(|f| f.path != regent_bundle::MANIFEST);
-    files.push(RawFile {
-        path: regent_bundle::MANIFEST.into(),
-        bytes: manifest.to_bytes(),
-    });
-    let mut stamped = Bundle::from_files(files, &Limits::DEFAULT)?;
+    let mut stamped = bundle.with_manifest(&manifest)?;
     regent_bundle::sign_bundle(
         &mut stamped,
         state.keys.signing(),
