@@ -5,6 +5,8 @@
 mod common;
 #[path = "common/rollout.rs"]
 mod helpers;
+#[path = "common/opa.rs"]
+mod opa;
 
 use std::collections::BTreeSet;
 
@@ -302,4 +304,74 @@ fn channel<'a>(channels: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no channel {name}: {channels}"))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn long_poll_wakes_when_a_canary_starts_and_only_the_in_bucket_agent_moves(pool: PgPool) {
+    use std::time::{Duration, Instant};
+
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use regent_control_plane::services::rollout::bucket;
+
+    let app = TestApp::new(pool).await;
+    let fleet = Fleet::new(&app, PERSONA, 0).await;
+    push_version(&app, 1).await;
+    push_version(&app, 2).await;
+    opa::start_listening(&app.state).await;
+
+    // A fresh database: the first rollout gets id 1, so buckets are known in advance.
+    let ids: Vec<String> = (0..100).map(|i| format!("poller-{i}")).collect();
+    let inside = ids.iter().find(|id| bucket(1, id) < 50).unwrap().clone();
+    let outside = ids.iter().find(|id| bucket(1, id) >= 50).unwrap().clone();
+    let etag = app
+        .get(&format!("/bundles/tiny-bot?agent={inside}"), &fleet.token)
+        .await
+        .headers()[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let poll = |agent: String| {
+        let request = Request::get(format!("/bundles/tiny-bot?agent={agent}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", fleet.token))
+            .header("if-none-match", &etag)
+            .header("prefer", "modes=snapshot,delta;wait=20")
+            .body(Body::empty())
+            .unwrap();
+        let router = app.router.clone();
+        tokio::spawn(async move { opa::send(&router, request).await })
+    };
+    let in_poll = poll(inside);
+    let out_poll = poll(outside);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.state.bundles.waiters("tiny-bot") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the long polls never started waiting"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let started_at = Instant::now();
+    let started = body_json(
+        post(
+            &app,
+            "/api/v1/personas/tiny-bot/channels/prod/rollout",
+            &app.publisher,
+            json!({"revision": "tiny-bot-2", "percentage": 50}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(started["rollout_id"], 1);
+    let response = in_poll.await.unwrap();
+    assert!(started_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-regent-revision"], "tiny-bot-2");
+    assert!(
+        !out_poll.is_finished(),
+        "the agent outside the bucket keeps waiting"
+    );
+    out_poll.abort();
 }

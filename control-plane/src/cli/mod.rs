@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bundle;
 mod keys;
 mod push;
+mod rollout;
 pub mod server;
 mod up;
 
@@ -37,6 +38,12 @@ enum Command {
     /// Manage personas on the control plane.
     #[command(subcommand)]
     Personas(PersonasCommand),
+    /// Roll revisions out on channels: canary, promote, abort, rollback, freeze, pin, status.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
+    /// Manage channels on the control plane.
+    #[command(subcommand)]
+    Channels(rollout::ChannelsCommand),
     /// Run the control plane.
     Serve(server::ConfigArgs),
     /// Apply database migrations.
@@ -82,6 +89,8 @@ pub fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Push(args) => push::push(&args),
         Command::Personas(PersonasCommand::Create(args)) => push::create_persona(&args),
+        Command::Rollout(cmd) => rollout::run(cmd),
+        Command::Channels(cmd) => rollout::channels(cmd),
         Command::Serve(args) => server::serve(&args),
         Command::Migrate(args) => server::migrate(&args),
         Command::Tokens(cmd) => server::tokens(cmd),

@@ -57,7 +57,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,7 +65,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Turns a problem+json reply into the error the CLI prints (exit code 1).
-fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Failure {
+pub(super) fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Failure {
     let problem: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let detail = problem["detail"]
         .as_str()

@@ -237,7 +237,10 @@ impl Store {
         })?;
         if current.frozen {
             return Err(StoreError::Conflict {
-                detail: format!("channel `{channel}` of `{persona}` is frozen; unfreeze it first"),
+                detail: format!(
+                    "channel `{channel}` of persona `{persona}` is frozen; nothing was stored — \
+                     unfreeze it first (`regent rollout unfreeze {persona} {channel}`)"
+                ),
             });
         }
         let to = sqlx::query_scalar!(

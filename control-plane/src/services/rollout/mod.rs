@@ -126,6 +126,15 @@ pub enum RolloutError {
         channel: String,
         revision: String,
     },
+    #[error(
+        "candidate `{candidate}` is older than `{current}`, which channel `{channel}` of persona `{persona}` runs; agents refuse older sequences — use a rollback, which re-issues old content as a new revision"
+    )]
+    CandidateOlder {
+        persona: String,
+        channel: String,
+        candidate: String,
+        current: String,
+    },
     #[error("percentage `{0}` is outside 1..=100")]
     InvalidPercentage(i64),
     #[error("a reason is required for {operation}; say why (it goes into the event log)")]
@@ -157,6 +166,7 @@ impl RolloutError {
             RolloutError::RolloutActive { .. } => "rollout_active",
             RolloutError::EmptyChannel { .. } => "empty_channel",
             RolloutError::AlreadyOnRevision { .. } => "already_on_revision",
+            RolloutError::CandidateOlder { .. } => "candidate_older",
             RolloutError::InvalidPercentage(_) => "invalid_percentage",
             RolloutError::ReasonRequired { .. } => "reason_required",
             RolloutError::Invalid(_) => "invalid",
@@ -180,6 +190,7 @@ impl RolloutError {
             | RolloutError::RolloutActive { .. }
             | RolloutError::EmptyChannel { .. }
             | RolloutError::AlreadyOnRevision { .. }
+            | RolloutError::CandidateOlder { .. }
             | RolloutError::FrozenState { .. } => StatusCode::CONFLICT,
             RolloutError::InvalidPercentage(_)
             | RolloutError::ReasonRequired { .. }

@@ -91,6 +91,23 @@ impl Change {
         })
     }
 
+    /// Revisions only move forward (DESIGN decision 4): agents refuse an older sequence.
+    pub fn ensure_not_older(
+        &self,
+        target: &RevisionRef,
+        current: &RevisionRef,
+    ) -> RolloutResult<()> {
+        if target.sequence < current.sequence {
+            return Err(RolloutError::CandidateOlder {
+                persona: self.persona.name.clone(),
+                channel: self.channel.name.clone(),
+                candidate: target.revision.clone(),
+                current: current.revision.clone(),
+            });
+        }
+        Ok(())
+    }
+
     pub async fn active_rollout(&mut self) -> RolloutResult<Option<ActiveRollout>> {
         Ok(Store::active_rollout(&mut self.tx, self.channel.id).await?)
     }
@@ -306,6 +323,7 @@ pub async fn start(
             revision: base.revision,
         });
     }
+    change.ensure_not_older(&target, &base)?;
     let id = Store::insert_rollout(
         &mut change.tx,
         &change.channel,
@@ -382,6 +400,10 @@ pub async fn promote(
     .ok_or_else(|| {
         RolloutError::Internal(format!("candidate of rollout {} vanished", rollout.id))
     })?;
+    if let Some(current) = change.channel.revision.clone() {
+        // A push may have moved the channel past the candidate since the rollout started.
+        change.ensure_not_older(&candidate, &current)?;
+    }
     let from = change.revision_name();
     change.move_to(state, &candidate).await?;
     Store::end_rollout(
