@@ -57,6 +57,9 @@ async fn canary_at_30_then_60_then_promote_over_100_agents(pool: PgPool) {
         .cloned()
         .collect();
     assert_eq!(at30, expected);
+    // A stock OPA (no agent id) stays on the channel revision during the canary.
+    let stock = app.get("/bundles/tiny-bot", &fleet.token).await;
+    assert_eq!(stock.headers()["x-regent-revision"], "tiny-bot-1");
 
     let raised = post(
         &app,
@@ -271,12 +274,17 @@ async fn rollback_reissues_old_content_as_a_new_signed_revision(pool: PgPool) {
 
     // Every agent converges on it (the canary ended with the rollback).
     assert!(fleet.all_on(&app, "tiny-bot-4").await);
+    fleet.report_active(&app).await;
     let channels = body_json(
         app.get("/api/v1/personas/tiny-bot/channels", &app.auditor)
             .await,
     )
     .await;
-    assert!(channel(&channels, "prod")["rollout"].is_null());
+    let prod = channel(&channels, "prod");
+    assert!(prod["rollout"].is_null());
+    assert_eq!(prod["revision"], "tiny-bot-4");
+    assert_eq!(prod["agents"]["on_target"], 100);
+    assert_eq!(prod["agents"]["converged_percent"], 100.0);
     let log = body_json(
         app.get(
             "/api/v1/personas/tiny-bot/rollout-events?limit=1",
@@ -374,4 +382,99 @@ async fn long_poll_wakes_when_a_canary_starts_and_only_the_in_bucket_agent_moves
         "the agent outside the bucket keeps waiting"
     );
     out_poll.abort();
+}
+
+/// Waits until the publication worker has nothing pending (and nothing failed).
+async fn wait_published(pool: &PgPool) {
+    use std::time::Duration;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (pending, failed): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'failed')
+             FROM publications",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(failed, 0);
+        if pending == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn promote_and_rollback_move_the_oci_channel_tag(pool: PgPool) {
+    use common::registry::TestRegistry;
+    use regent_control_plane::config::Config;
+
+    let registry = TestRegistry::start_new().await;
+    let config = Config {
+        registries: vec![registry.config("local")],
+        ..Config::default()
+    };
+    let app = TestApp::with_config(pool.clone(), config).await;
+    let _workers = regent_control_plane::publish::spawn(app.state.clone());
+    push_version(&app, 1).await;
+    push_version(&app, 2).await;
+    wait_published(&pool).await;
+    let tagged = |tag: &str| {
+        registry.inspect_raw(&format!("regent/tiny-bot:{tag}"))["annotations"]
+            ["org.opencontainers.image.revision"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(tagged("prod"), "tiny-bot-1");
+    assert_eq!(tagged("staging"), "tiny-bot-2");
+
+    let uri = "/api/v1/personas/tiny-bot/channels/prod";
+    let r = post(
+        &app,
+        &format!("{uri}/rollout"),
+        &app.publisher,
+        json!({"from_channel": "staging", "percentage": 50}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    wait_published(&pool).await;
+    assert_eq!(
+        tagged("prod"),
+        "tiny-bot-1",
+        "a canary does not move the tag"
+    );
+    let r = post(
+        &app,
+        &format!("{uri}/rollout/promote"),
+        &app.publisher,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    wait_published(&pool).await;
+    assert_eq!(tagged("prod"), "tiny-bot-2");
+
+    let r = post(
+        &app,
+        &format!("{uri}/rollback"),
+        &app.publisher,
+        json!({"revision": 1, "reason": "regression"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    wait_published(&pool).await;
+    assert_eq!(tagged("tiny-bot-3"), "tiny-bot-3");
+    assert_eq!(tagged("prod"), "tiny-bot-3");
+    let verified = regent_control_plane::publish::cosign::verify_cosign(
+        &registry.config("local"),
+        "regent/tiny-bot:prod",
+        &app.state.keys.signing().public_key().to_pem(),
+    )
+    .await;
+    assert!(verified.is_ok(), "{verified:?}");
 }
