@@ -205,6 +205,43 @@ impl Store {
         })
     }
 
+    /// What another channel of the persona runs (no lock: a promotion only reads its source,
+    /// and locking two channels in either order could deadlock). `None`: no such channel.
+    pub async fn channel_revision_ref(
+        conn: &mut PgConnection,
+        persona_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<Option<RevisionRef>>> {
+        let row = sqlx::query!(
+            r#"SELECT r.id AS "revision_id?", r.revision AS "revision?", r.sequence AS "sequence?",
+                      r.bundle_digest AS "bundle_digest?"
+               FROM channels c LEFT JOIN revisions r ON r.id = c.revision_id
+               WHERE c.persona_id = $1 AND c.name = $2"#,
+            persona_id,
+            name
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row.map(|row| {
+            match (
+                row.revision_id,
+                row.revision,
+                row.sequence,
+                row.bundle_digest,
+            ) {
+                (Some(revision_id), Some(revision), Some(sequence), Some(bundle_digest)) => {
+                    Some(RevisionRef {
+                        revision_id,
+                        revision,
+                        sequence,
+                        bundle_digest,
+                    })
+                }
+                _ => None,
+            }
+        }))
+    }
+
     /// A revision of the persona by sequence number or revision string.
     pub async fn revision_ref(
         conn: &mut PgConnection,

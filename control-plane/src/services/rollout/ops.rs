@@ -128,12 +128,7 @@ impl Change {
                 resolve_revision(&mut self.tx, &self.persona, reference).await
             }
             Candidate::Channel(name) => {
-                check_channel_name(name)?;
-                let other = state_of_channel(&mut self.tx, &self.persona, name).await?;
-                other.revision.ok_or_else(|| RolloutError::EmptyChannel {
-                    persona: self.persona.name.clone(),
-                    channel: name.clone(),
-                })
+                revision_of_channel(&mut self.tx, &self.persona, name).await
             }
         }
     }
@@ -217,13 +212,24 @@ async fn resolve_revision(
         })
 }
 
-/// Reads another channel of the persona (locked too: a promotion reads a consistent source).
-async fn state_of_channel(
+/// What another channel of the persona runs; an empty channel cannot be a candidate.
+async fn revision_of_channel(
     conn: &mut PgConnection,
     persona: &Persona,
     name: &str,
-) -> RolloutResult<LockedChannel> {
-    Ok(Store::lock_channel(conn, persona.id, &persona.name, name).await?)
+) -> RolloutResult<RevisionRef> {
+    check_channel_name(name)?;
+    Store::channel_revision_ref(conn, persona.id, name)
+        .await?
+        .ok_or_else(|| {
+            RolloutError::Store(crate::store::StoreError::NotFound {
+                what: format!("channel `{name}` of persona `{}`", persona.name),
+            })
+        })?
+        .ok_or_else(|| RolloutError::EmptyChannel {
+            persona: persona.name.clone(),
+            channel: name.to_owned(),
+        })
 }
 
 /// Creates channel `channel`, empty or pointing at `from` (a revision or another channel's).
@@ -245,14 +251,7 @@ pub async fn create_channel(
         Some(Candidate::Revision(reference)) => {
             Some(resolve_revision(&mut tx, &persona, reference).await?)
         }
-        Some(Candidate::Channel(name)) => {
-            check_channel_name(name)?;
-            let other = state_of_channel(&mut tx, &persona, name).await?;
-            Some(other.revision.ok_or_else(|| RolloutError::EmptyChannel {
-                persona: persona.name.clone(),
-                channel: name.clone(),
-            })?)
-        }
+        Some(Candidate::Channel(name)) => Some(revision_of_channel(&mut tx, &persona, name).await?),
     };
     Store::insert_channel(
         &mut tx,
