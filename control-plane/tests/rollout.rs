@@ -478,3 +478,95 @@ async fn promote_and_rollback_move_the_oci_channel_tag(pool: PgPool) {
     .await;
     assert!(verified.is_ok(), "{verified:?}");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn convergence_counts_stale_erroring_and_channel_members(pool: PgPool) {
+    use helpers::json_request;
+
+    let app = TestApp::new(pool.clone()).await;
+    let fleet = Fleet::new(&app, PERSONA, 4).await;
+    push_version(&app, 1).await;
+    push_version(&app, 2).await;
+    fleet.report_active(&app).await; // four prod agents on tiny-bot-1
+    // One staging agent that failed to activate its bundle.
+    let report = json!({
+        "labels": {"id": "staging-agent", "channel": "staging"},
+        "bundles": {"tiny-bot": {"name": "tiny-bot", "active_revision": "tiny-bot-1",
+            "code": "bundle_error", "message": "signature invalid"}},
+    });
+    let r = app
+        .send(json_request("POST", "/status", &fleet.token, &report))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // One prod agent last seen ten minutes ago.
+    sqlx::query("UPDATE agents SET last_seen_at = now() - interval '10 minutes' WHERE id = $1")
+        .bind(&fleet.ids[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let channels = body_json(
+        app.get("/api/v1/personas/tiny-bot/channels", &app.auditor)
+            .await,
+    )
+    .await;
+    let prod = &channel(&channels, "prod")["agents"];
+    assert_eq!(
+        (prod["total"].as_i64(), prod["on_target"].as_i64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        (prod["stale"].as_i64(), prod["erroring"].as_i64()),
+        (Some(1), Some(0))
+    );
+    let staging = &channel(&channels, "staging")["agents"];
+    assert_eq!(staging["total"], 1);
+    assert_eq!(
+        staging["on_target"], 0,
+        "it runs tiny-bot-1, staging is at tiny-bot-2"
+    );
+    assert_eq!(staging["erroring"], 1);
+    assert_eq!(staging["converged_percent"], 0.0);
+    // The threshold is the caller's: with 20 minutes nobody is stale.
+    let channels = body_json(
+        app.get(
+            "/api/v1/personas/tiny-bot/channels?stale_after=1200",
+            &app.auditor,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(channel(&channels, "prod")["agents"]["stale"], 0);
+
+    // The event log pages newest first without overlap.
+    let first = body_json(
+        app.get(
+            "/api/v1/personas/tiny-bot/rollout-events?limit=2",
+            &app.auditor,
+        )
+        .await,
+    )
+    .await;
+    let before = first["next_before"].as_i64().unwrap();
+    let second = body_json(
+        app.get(
+            &format!("/api/v1/personas/tiny-bot/rollout-events?limit=2&before={before}"),
+            &app.auditor,
+        )
+        .await,
+    )
+    .await;
+    let ids = |page: &serde_json::Value| -> Vec<i64> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert_eq!(a.len(), 2);
+    assert_eq!(b.len(), 1, "three push events in all");
+    assert!(a[0] > a[1] && a[1] > b[0]);
+    assert!(second["next_before"].is_null());
+}
