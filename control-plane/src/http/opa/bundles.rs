@@ -42,7 +42,12 @@ pub async fn assigned_revision(
     match crate::services::rollout::assigned(state, persona, channel, agent_id).await? {
         Some(assigned) => Ok(assigned),
         None => {
-            let channel = channel.unwrap_or(DEFAULT_CHANNEL);
+            // Name the channel actually looked up (an agent's registered one, if any).
+            let registered = match (channel, agent_id) {
+                (None, Some(agent)) => state.store.agent_channel(agent).await?,
+                _ => None,
+            };
+            let channel = channel.or(registered.as_deref()).unwrap_or(DEFAULT_CHANNEL);
             Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no_revision",
