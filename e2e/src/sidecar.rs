@@ -127,11 +127,11 @@ impl Sidecar {
         .await;
     }
 
-    /// `POST /v1/decide` with `input`: the decision (allow, reasons, revision, decision_id…).
+    /// `POST /v1/decide` with `input` for the sidecar's persona: the decision (allow, reasons, revision, decision_id…).
     pub async fn decide(&self, input: &Value) -> Value {
         let r = reqwest::Client::new()
             .post(format!("{}/v1/decide", self.base))
-            .json(&json!({"input": input}))
+            .json(&json!({"persona": self.persona, "input": input}))
             .send()
             .await
             .unwrap_or_else(|e| panic!("sidecar {}: {e}", self.id));
