@@ -8,4 +8,5 @@ mod common;
 mod faults;
 mod opa_client;
 mod publish;
+mod rollout;
 mod tampering;
