@@ -108,7 +108,10 @@ impl ControlPlane {
         cmd.arg("serve")
             .arg("--config")
             .arg(&self.config)
-            .env("REGENT_LOG", "info,regent_control_plane=debug,sqlx=warn,tower_http=warn")
+            .env(
+                "REGENT_LOG",
+                "info,regent_control_plane=debug,sqlx=warn,tower_http=warn",
+            )
             .env("NO_COLOR", "1")
             .env_remove("DATABASE_URL")
             .env_remove("REGENT_DATABASE_URL");
@@ -248,7 +251,10 @@ impl ControlPlane {
             .unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 

@@ -60,10 +60,12 @@ impl Database {
             .connect(&server_url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to `{server_url}`: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&admin)
-            .await
-            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
@@ -106,9 +108,11 @@ impl Drop for Database {
                     .connect(&server_url)
                     .await
                 {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&admin)
-                        .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                 }
             });
         })
@@ -170,7 +174,10 @@ impl PrivatePostgres {
         let mut proc = Proc::spawn_with_stdout("postgres", cmd, &self.logs, &url_file);
         let url = eventually_some(60.0, "the private PostgreSQL to start", async || {
             if let Some(status) = proc.exited() {
-                panic!("`regent dev-postgres` exited with {status}:\n{}", proc.tail(40));
+                panic!(
+                    "`regent dev-postgres` exited with {status}:\n{}",
+                    proc.tail(40)
+                );
             }
             let text = std::fs::read_to_string(&url_file).ok()?;
             text.lines().next().map(str::to_owned)

@@ -14,14 +14,12 @@ pub struct AgentRow {
 }
 
 pub async fn agent(pool: &PgPool, id: &str) -> Option<AgentRow> {
-    sqlx::query_as(
-        "SELECT active_revision, active_sequence, last_error FROM agents WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten()
+    sqlx::query_as("SELECT active_revision, active_sequence, last_error FROM agents WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// `(rows, distinct decision_ids)` in `decision_logs` among `ids` (`None` while the database

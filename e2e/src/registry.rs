@@ -21,8 +21,7 @@ pub struct Registry {
 }
 
 /// Manifest media types asked for when reading a manifest over HTTP.
-pub const MANIFEST_TYPES: &str =
-    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 impl Registry {
     pub async fn start(stack: &Stack) -> Registry {
@@ -123,7 +122,11 @@ impl Registry {
         let body: Value = r.json().await.unwrap();
         body["tags"]
             .as_array()
-            .map(|t| t.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|t| {
+                t.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -134,7 +137,11 @@ impl Registry {
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "delete {repo}@{digest}: {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "delete {repo}@{digest}: {}",
+            r.status()
+        );
     }
 
     /// Uploads a blob (monolithic POST+PUT); returns its digest.

@@ -141,7 +141,9 @@ impl Sidecar {
 
     /// The revision the sidecar decides with now (`None` before it has a policy).
     pub async fn revision(&self, input: &Value) -> Option<String> {
-        self.decide(input).await["revision"].as_str().map(str::to_owned)
+        self.decide(input).await["revision"]
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// A counter or gauge from `/metrics` (the first series whose name matches), 0 if absent.

@@ -383,7 +383,11 @@ mod tests {
             (built_in.workers, built_in.lease, built_in.job_timeout)
         );
         assert_eq!(
-            (defaults.backoff_base, defaults.backoff_cap, defaults.max_attempts),
+            (
+                defaults.backoff_base,
+                defaults.backoff_cap,
+                defaults.max_attempts
+            ),
             (
                 built_in.backoff_base,
                 built_in.backoff_cap,

@@ -47,7 +47,9 @@ impl Traffic {
                             .await
                             .unwrap();
                         assert_eq!(d["allow"], true, "{d}");
-                        ids.lock().unwrap().push(d["decision_id"].as_str().unwrap().into());
+                        ids.lock()
+                            .unwrap()
+                            .push(d["decision_id"].as_str().unwrap().into());
                     }
                     // ~100 decisions/s per sidecar: enough batches in flight to hit every window.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -65,7 +67,10 @@ impl Traffic {
     /// Waits until `n` more decisions were made.
     async fn more(&self, n: usize) {
         let target = self.count() + n;
-        eventually(20.0, &format!("{n} more decisions"), async || self.count() >= target).await;
+        eventually(20.0, &format!("{n} more decisions"), async || {
+            self.count() >= target
+        })
+        .await;
     }
 
     async fn finish(self) -> Vec<String> {
@@ -119,7 +124,10 @@ async fn control_plane_kill_9_during_publish_and_ingest_and_a_partition() {
     .await;
     cp.kill9();
     let interrupted = fleet::publications(&w_pool, &pushed.revision).await;
-    assert!(interrupted.iter().all(|j| j.state == "pending"), "{interrupted:?}");
+    assert!(
+        interrupted.iter().all(|j| j.state == "pending"),
+        "{interrupted:?}"
+    );
     registry_link.pass().await;
     cp.start_again().await;
     // The restarted replica takes the jobs over once the dead one's lease expires.
@@ -165,9 +173,11 @@ async fn control_plane_kill_9_during_publish_and_ingest_and_a_partition() {
     .await;
     cp.kill9();
     // The sidecars go on deciding and spool what they cannot deliver.
-    eventually(20.0, "sidecar a spools while the control plane is dead", async || {
-        a.metric("regent_agent_decision_log_spool_events").await > 0.0
-    })
+    eventually(
+        20.0,
+        "sidecar a spools while the control plane is dead",
+        async || a.metric("regent_agent_decision_log_spool_events").await > 0.0,
+    )
     .await;
     traffic.more(50).await;
     cp.start_again().await;
@@ -192,19 +202,25 @@ async fn control_plane_kill_9_during_publish_and_ingest_and_a_partition() {
     );
     traffic.more(50).await;
     agent_link.pass().await;
-    eventually(30.0, "sidecar b catches up after the partition", async || {
-        b.decide(&echo("kill-bot")).await["revision"] == pushed2.revision.as_str()
-    })
+    eventually(
+        30.0,
+        "sidecar b catches up after the partition",
+        async || b.decide(&echo("kill-bot")).await["revision"] == pushed2.revision.as_str(),
+    )
     .await;
     traffic.more(20).await;
     let ids = traffic.finish().await;
     all_arrive_once(&w_pool, &ids, 60.0).await;
     for id in ["kill-a", "kill-b"] {
-        eventually(20.0, &format!("{id} reports {}", pushed2.revision), async || {
-            fleet::agent(&w_pool, id)
-                .await
-                .is_some_and(|r| r.active_revision.as_deref() == Some(pushed2.revision.as_str()))
-        })
+        eventually(
+            20.0,
+            &format!("{id} reports {}", pushed2.revision),
+            async || {
+                fleet::agent(&w_pool, id).await.is_some_and(|r| {
+                    r.active_revision.as_deref() == Some(pushed2.revision.as_str())
+                })
+            },
+        )
         .await;
     }
 }
@@ -255,10 +271,14 @@ async fn postgres_restart_while_agents_post_logs() {
 
     pg.stop().await;
     // Decisions go on from memory; the control plane cannot store, so the sidecars spool.
-    eventually(30.0, "the sidecars spool while PostgreSQL is down", async || {
-        a.metric("regent_agent_decision_log_spool_events").await > 0.0
-            && b.metric("regent_agent_decision_log_spool_events").await > 0.0
-    })
+    eventually(
+        30.0,
+        "the sidecars spool while PostgreSQL is down",
+        async || {
+            a.metric("regent_agent_decision_log_spool_events").await > 0.0
+                && b.metric("regent_agent_decision_log_spool_events").await > 0.0
+        },
+    )
     .await;
     traffic.more(100).await;
     let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
@@ -314,7 +334,10 @@ async fn registry_outage_publishing_retries_and_agents_keep_serving() {
             .find(|j| j.state == "pending" && j.attempts >= 1 && j.last_error.is_some())
     })
     .await;
-    println!("publishing while the registry is down: {:?}", failing.last_error);
+    println!(
+        "publishing while the registry is down: {:?}",
+        failing.last_error
+    );
     // Agents on the control plane get the new revision; registry agents keep their last good
     // one — also across a SIGKILL and a cold start with the registry still down.
     eventually(20.0, "the control-plane sidecar runs m-2", async || {
@@ -326,12 +349,19 @@ async fn registry_outage_publishing_retries_and_agents_keep_serving() {
     oci.start_again();
     oci.wait_healthy(10.0).await;
     let d = oci.decide(&echo("reg-bot")).await;
-    assert_eq!((marker(&d).as_str(), &d["revision"]), ("m-1", &Value::from("reg-bot-1")));
-    eventually(20.0, "the registry error reaches the fleet view", async || {
-        fleet::agent(&pool, "reg-oci").await.is_some_and(|r| {
-            r.active_revision.as_deref() == Some("reg-bot-1") && r.last_error.is_some()
-        })
-    })
+    assert_eq!(
+        (marker(&d).as_str(), &d["revision"]),
+        ("m-1", &Value::from("reg-bot-1"))
+    );
+    eventually(
+        20.0,
+        "the registry error reaches the fleet view",
+        async || {
+            fleet::agent(&pool, "reg-oci").await.is_some_and(|r| {
+                r.active_revision.as_deref() == Some("reg-bot-1") && r.last_error.is_some()
+            })
+        },
+    )
     .await;
 
     w.registry.start_again().await;

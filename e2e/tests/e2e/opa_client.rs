@@ -24,19 +24,33 @@ async fn a_stock_opa_client_works_against_the_server() {
     let cp = ControlPlane::start(&stack, &db.url, Options::default()).await;
     cp.create_persona(PERSONA).await;
     let v1 = cp
-        .push(&marker_persona(&stack.dir("src/v1"), PERSONA, "m-1"), Some("prod"))
+        .push(
+            &marker_persona(&stack.dir("src/v1"), PERSONA, "m-1"),
+            Some("prod"),
+        )
         .await;
     let token = cp.token("opa-1", "agent", Some(PERSONA)).await;
     let http = reqwest::Client::builder().no_gzip().build().unwrap();
     let bundle_url = format!("{}/bundles/{PERSONA}", cp.url());
 
     // Download: 200, a tar.gz whose sha256 is the strong ETag.
-    let r = http.get(&bundle_url).bearer_auth(&token).send().await.unwrap();
+    let r = http
+        .get(&bundle_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = r.bytes().await.unwrap();
     assert_eq!(&bytes[..2], [0x1f, 0x8b], "gzip");
-    assert_eq!(etag, format!("\"{}\"", sha256_digest(&bytes).trim_start_matches("sha256:")));
+    assert_eq!(
+        etag,
+        format!(
+            "\"{}\"",
+            sha256_digest(&bytes).trim_start_matches("sha256:")
+        )
+    );
     assert!(!etag.starts_with("W/"), "a strong ETag");
 
     // Same ETag: 304 with no body.
@@ -52,7 +66,12 @@ async fn a_stock_opa_client_works_against_the_server() {
 
     // A long poll with the current ETag waits; a push to prod answers it with the new bundle.
     let long_poll = tokio::spawn({
-        let (http, url, token, etag) = (http.clone(), bundle_url.clone(), token.clone(), etag.clone());
+        let (http, url, token, etag) = (
+            http.clone(),
+            bundle_url.clone(),
+            token.clone(),
+            etag.clone(),
+        );
         async move {
             let started = Instant::now();
             let r = http
@@ -78,10 +97,16 @@ async fn a_stock_opa_client_works_against_the_server() {
     assert!(!long_poll.is_finished());
     let pushed_at = Instant::now();
     let v2 = cp
-        .push(&marker_persona(&stack.dir("src/v2"), PERSONA, "m-2"), Some("prod"))
+        .push(
+            &marker_persona(&stack.dir("src/v2"), PERSONA, "m-2"),
+            Some("prod"),
+        )
         .await;
     let (status, content_type, etag2, body, waited) =
-        tokio::time::timeout(Duration::from_secs(10), long_poll).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), long_poll)
+            .await
+            .unwrap()
+            .unwrap();
     println!(
         "long poll answered {:?} after the push ({waited:?} in all)",
         pushed_at.elapsed()
@@ -142,7 +167,12 @@ async fn a_stock_opa_client_works_against_the_server() {
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "{}: {}", r.status(), r.text().await.unwrap());
+        assert!(
+            r.status().is_success(),
+            "{}: {}",
+            r.status(),
+            r.text().await.unwrap()
+        );
     }
     assert_eq!(fleet::stored(db.pool(), &ids).await, Some((25, 25)));
     let revision: Option<String> = sqlx::query_scalar(
@@ -174,7 +204,12 @@ async fn a_stock_opa_client_works_against_the_server() {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "{}: {}", r.status(), r.text().await.unwrap());
+    assert!(
+        r.status().is_success(),
+        "{}: {}",
+        r.status(),
+        r.text().await.unwrap()
+    );
     let row = fleet::agent(db.pool(), "opa-1").await.unwrap();
     assert_eq!(row.active_revision.as_deref(), Some(v2.revision.as_str()));
     assert_eq!(row.last_error, None);

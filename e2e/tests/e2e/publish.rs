@@ -10,8 +10,8 @@ use std::time::Instant;
 use regent_e2e::fixtures::{PERSONAS, cases, copy_bundles, mismatches, reason_codes};
 use regent_e2e::registry::{sha256_digest, sig_tag};
 use regent_e2e::{Registry, SidecarSource, eventually, eventually_some, fleet};
-use sqlx::PgPool;
 use serde_json::Value;
+use sqlx::PgPool;
 
 use crate::common::World;
 
@@ -64,7 +64,12 @@ async fn push_publish_converge_and_decide() {
         for case in cases(&bundles, persona) {
             let decision = sidecar.decide(&case.input).await;
             let diff = mismatches(&decision, &case);
-            assert!(diff.is_empty(), "{} case `{}`: {diff:?}", sidecar.id, case.name);
+            assert!(
+                diff.is_empty(),
+                "{} case `{}`: {diff:?}",
+                sidecar.id,
+                case.name
+            );
             assert_eq!(decision["revision"], expected_revision.as_str());
             decided.push((id_of(&decision), expected_revision.clone()));
         }
@@ -99,10 +104,14 @@ async fn push_publish_converge_and_decide() {
     assert_eq!((second.revision.as_str(), second.sequence), ("hr-bot-2", 2));
 
     let input = case.input.clone();
-    let cp_took = eventually_some(20.0, "the control-plane sidecar runs hr-bot-2", async || {
-        let d = hr_cp.decide(&input).await;
-        (d["revision"] == "hr-bot-2").then(|| (pushed_at.elapsed(), d))
-    })
+    let cp_took = eventually_some(
+        20.0,
+        "the control-plane sidecar runs hr-bot-2",
+        async || {
+            let d = hr_cp.decide(&input).await;
+            (d["revision"] == "hr-bot-2").then(|| (pushed_at.elapsed(), d))
+        },
+    )
     .await;
     let oci_took = eventually_some(30.0, "the registry sidecar runs hr-bot-2", async || {
         let d = hr_oci.decide(&input).await;
@@ -133,11 +142,15 @@ async fn push_publish_converge_and_decide() {
         assert_eq!(d["revision"], format!("{persona}-1").as_str());
     }
     for id in ["hr-bot-cp", "hr-bot-oci"] {
-        eventually(20.0, &format!("agents row of {id} shows hr-bot-2"), async || {
-            fleet::agent(pool, id).await.is_some_and(|a| {
-                a.active_revision.as_deref() == Some("hr-bot-2") && a.active_sequence == Some(2)
-            })
-        })
+        eventually(
+            20.0,
+            &format!("agents row of {id} shows hr-bot-2"),
+            async || {
+                fleet::agent(pool, id).await.is_some_and(|a| {
+                    a.active_revision.as_deref() == Some("hr-bot-2") && a.active_sequence == Some(2)
+                })
+            },
+        )
         .await;
     }
 
@@ -195,9 +208,17 @@ pub async fn check_published(
             .unwrap_or_else(|| panic!("no publication of {revision} as `{tag}`: {jobs:?}"));
         let raw = registry.skopeo_raw(&format!("{repo}:{tag}")).await.unwrap();
         let digest = sha256_digest(&raw);
-        assert_eq!(Some(digest.as_str()), job.manifest_digest.as_deref(), "{repo}:{tag}");
+        assert_eq!(
+            Some(digest.as_str()),
+            job.manifest_digest.as_deref(),
+            "{repo}:{tag}"
+        );
         let manifest: Value = serde_json::from_slice(&raw).unwrap();
-        assert_eq!(manifest["layers"][0]["digest"], layer.as_str(), "{repo}:{tag}");
+        assert_eq!(
+            manifest["layers"][0]["digest"],
+            layer.as_str(),
+            "{repo}:{tag}"
+        );
         assert!(
             tags.contains(&sig_tag(&digest)),
             "no cosign signature tag for {repo}:{tag} ({digest}) in {tags:?}"

@@ -14,9 +14,10 @@ const FLEET: usize = 6;
 
 /// The revision the control plane assigns to `agent` on prod.
 async fn assignment(w: &World, agent: &str) -> String {
-    let a = w
-        .cp
-        .get(&format!("/api/v1/personas/{PERSONA}/assignments/{agent}?channel=prod"))
+    let a =
+        w.cp.get(&format!(
+            "/api/v1/personas/{PERSONA}/assignments/{agent}?channel=prod"
+        ))
         .await;
     a["revision"].as_str().unwrap().to_owned()
 }
@@ -30,22 +31,27 @@ async fn converged(w: &World, fleet: &[Sidecar], oci: &Sidecar, oci_revision: &s
             sidecar.decide(&echo(PERSONA)).await["revision"] == want.as_str()
         })
         .await;
-        eventually(20.0, &format!("{} reports {want}", sidecar.id), async || {
-            fleet::agent(w.db.pool(), &sidecar.id)
-                .await
-                .is_some_and(|a| a.active_revision.as_deref() == Some(want.as_str()))
-        })
+        eventually(
+            20.0,
+            &format!("{} reports {want}", sidecar.id),
+            async || {
+                fleet::agent(w.db.pool(), &sidecar.id)
+                    .await
+                    .is_some_and(|a| a.active_revision.as_deref() == Some(want.as_str()))
+            },
+        )
         .await;
     }
-    eventually(30.0, &format!("registry agent runs {oci_revision}"), async || {
-        oci.decide(&echo(PERSONA)).await["revision"] == oci_revision
-    })
+    eventually(
+        30.0,
+        &format!("registry agent runs {oci_revision}"),
+        async || oci.decide(&echo(PERSONA)).await["revision"] == oci_revision,
+    )
     .await;
     let status = eventually_some(20.0, "prod's convergence counts every agent", async || {
-        let ch = w
-            .cp
-            .get(&format!("/api/v1/personas/{PERSONA}/channels/prod"))
-            .await;
+        let ch =
+            w.cp.get(&format!("/api/v1/personas/{PERSONA}/channels/prod"))
+                .await;
         let agents = &ch["agents"];
         (agents["on_target"] == agents["total"] && agents["total"].as_u64() >= Some(FLEET as u64))
             .then_some(ch)
@@ -58,9 +64,11 @@ async fn converged(w: &World, fleet: &[Sidecar], oci: &Sidecar, oci_revision: &s
 async fn canary_promote_rollback_and_the_event_log() {
     let w = World::start("rollout").await;
     w.cp.create_persona(PERSONA).await;
-    let v1 = w
-        .cp
-        .push(&marker_persona(&w.stack.dir("src/v1"), PERSONA, "m-1"), None)
+    let v1 =
+        w.cp.push(
+            &marker_persona(&w.stack.dir("src/v1"), PERSONA, "m-1"),
+            None,
+        )
         .await;
     crate::publish::assert_published(&w, PERSONA, &v1.revision, &["staging", "prod"]).await;
     let mut fleet = Vec::new();
@@ -77,18 +85,19 @@ async fn canary_promote_rollback_and_the_event_log() {
     converged(&w, &fleet, &oci, &v1.revision).await;
 
     // v2 reaches staging only.
-    let v2 = w
-        .cp
-        .push(&marker_persona(&w.stack.dir("src/v2"), PERSONA, "m-2"), None)
+    let v2 =
+        w.cp.push(
+            &marker_persona(&w.stack.dir("src/v2"), PERSONA, "m-2"),
+            None,
+        )
         .await;
     crate::publish::assert_published(&w, PERSONA, &v2.revision, &["staging"]).await;
 
     // Canary: part of prod's fleet gets v2. The bucket is a hash of (rollout, agent): raise the
     // percentage until the split is a proper subset.
     let base = format!("/api/v1/personas/{PERSONA}/channels/prod");
-    let (status, started) = w
-        .cp
-        .post(
+    let (status, started) =
+        w.cp.post(
             &format!("{base}/rollout"),
             &json!({"revision": v2.revision, "percentage": 30, "reason": "canary m-2"}),
         )
@@ -107,9 +116,8 @@ async fn canary_promote_rollback_and_the_event_log() {
         }
         percentage += if on_v2.is_empty() { 20 } else { -20 };
         assert!((1..100).contains(&percentage), "no proper split: {on_v2:?}");
-        let (status, body) = w
-            .cp
-            .post(
+        let (status, body) =
+            w.cp.post(
                 &format!("{base}/rollout/percentage"),
                 &json!({"percentage": percentage, "reason": "widen the canary"}),
             )
@@ -125,9 +133,11 @@ async fn canary_promote_rollback_and_the_event_log() {
     }
 
     // Promote: everyone on v2, the registry's prod tag too.
-    let (status, body) = w
-        .cp
-        .post(&format!("{base}/rollout/promote"), &json!({"reason": "canary healthy"}))
+    let (status, body) =
+        w.cp.post(
+            &format!("{base}/rollout/promote"),
+            &json!({"reason": "canary healthy"}),
+        )
         .await;
     assert!((200..300).contains(&status), "{status} {body}");
     crate::publish::assert_published(&w, PERSONA, &v2.revision, &["prod"]).await;
@@ -137,9 +147,8 @@ async fn canary_promote_rollback_and_the_event_log() {
     }
 
     // Roll back to v1: re-issued as a new, higher revision with v1's content.
-    let (status, back) = w
-        .cp
-        .post(
+    let (status, back) =
+        w.cp.post(
             &format!("{base}/rollback"),
             &json!({"revision": v1.revision, "reason": "m-2 breaks the payroll agent"}),
         )
@@ -152,13 +161,17 @@ async fn canary_promote_rollback_and_the_event_log() {
     converged(&w, &fleet, &oci, &v3).await;
     for s in fleet.iter().chain([&oci]) {
         let d = s.decide(&echo(PERSONA)).await;
-        assert_eq!((marker(&d).as_str(), d["revision"].as_str()), ("m-1", Some(v3.as_str())));
+        assert_eq!(
+            (marker(&d).as_str(), d["revision"].as_str()),
+            ("m-1", Some(v3.as_str()))
+        );
     }
 
     // The event log, oldest first, tells the story.
-    let page = w
-        .cp
-        .get(&format!("/api/v1/personas/{PERSONA}/rollout-events?limit=100"))
+    let page =
+        w.cp.get(&format!(
+            "/api/v1/personas/{PERSONA}/rollout-events?limit=100"
+        ))
         .await;
     let mut events: Vec<Value> = page["events"].as_array().unwrap().clone();
     events.reverse();
@@ -177,7 +190,10 @@ async fn canary_promote_rollback_and_the_event_log() {
     let kinds: Vec<&str> = prod.iter().map(|(k, _, _)| k.as_str()).collect();
     let started_at = kinds.iter().position(|k| *k == "rollout_started").unwrap();
     assert_eq!(
-        kinds[started_at..].iter().filter(|k| **k != "rollout_percentage").collect::<Vec<_>>(),
+        kinds[started_at..]
+            .iter()
+            .filter(|k| **k != "rollout_percentage")
+            .collect::<Vec<_>>(),
         [&"rollout_started", &"rollout_promoted", &"rollback"],
         "{prod:?}"
     );
@@ -191,12 +207,22 @@ async fn canary_promote_rollback_and_the_event_log() {
         (rollback.1.as_deref(), rollback.2.as_deref()),
         (Some(v2.revision.as_str()), Some(v3.as_str()))
     );
-    for e in events.iter().filter(|e| e["channel"] == "prod" && e["kind"] != "channel_moved") {
-        if e["kind"].as_str().is_some_and(|k| k.starts_with("rollout") || k == "rollback") {
+    for e in events
+        .iter()
+        .filter(|e| e["channel"] == "prod" && e["kind"] != "channel_moved")
+    {
+        if e["kind"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("rollout") || k == "rollback")
+        {
             assert_eq!(e["actor"], "admin:e2e-admin", "{e}");
         }
     }
-    let last = events.iter().rev().find(|e| e["kind"] == "rollback").unwrap();
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "rollback")
+        .unwrap();
     assert_eq!(last["reason"], "m-2 breaks the payroll agent");
     // The database holds the same story.
     let stored = fleet::rollout_events(w.db.pool(), PERSONA).await;

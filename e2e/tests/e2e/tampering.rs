@@ -22,12 +22,18 @@ const REPO: &str = "regent/tamper-bot";
 /// The refusal shows in the control plane's fleet data and the sidecar still decides with
 /// `revision` (marker `m`).
 async fn refused(w: &World, sidecar: &Sidecar, what: &str, error: &str, revision: &str, m: &str) {
-    eventually(30.0, &format!("{what}: `{error}` in the agents row"), async || {
-        fleet::agent(w.db.pool(), &sidecar.id).await.is_some_and(|a| {
-            a.active_revision.as_deref() == Some(revision)
-                && a.last_error.as_deref().is_some_and(|e| e.contains(error))
-        })
-    })
+    eventually(
+        30.0,
+        &format!("{what}: `{error}` in the agents row"),
+        async || {
+            fleet::agent(w.db.pool(), &sidecar.id)
+                .await
+                .is_some_and(|a| {
+                    a.active_revision.as_deref() == Some(revision)
+                        && a.last_error.as_deref().is_some_and(|e| e.contains(error))
+                })
+        },
+    )
     .await;
     let d = sidecar.decide(&echo(PERSONA)).await;
     assert_eq!(
@@ -54,9 +60,11 @@ async fn registry_tampering_is_refused_and_visible() {
     let w = World::start("registry_tampering").await;
     let pool = w.db.pool();
     w.cp.create_persona(PERSONA).await;
-    let v1 = w
-        .cp
-        .push(&marker_persona(&w.stack.dir("src/v1"), PERSONA, "m-1"), None)
+    let v1 =
+        w.cp.push(
+            &marker_persona(&w.stack.dir("src/v1"), PERSONA, "m-1"),
+            None,
+        )
         .await;
     crate::publish::assert_published(&w, PERSONA, &v1.revision, &["staging", "prod"]).await;
     let source = SidecarSource::Oci {
@@ -69,9 +77,15 @@ async fn registry_tampering_is_refused_and_visible() {
     // 1. The tag rewritten to a manifest whose layer is a modified bundle (higher sequence,
     //    the policy's data changed after signing), with no cosign signature.
     let client = registry_client(&w);
-    let genuine = w.registry.blob(REPO, &fleet::bundle_digest(pool, &v1.revision).await).await;
+    let genuine = w
+        .registry
+        .blob(REPO, &fleet::bundle_digest(pool, &v1.revision).await)
+        .await;
     let mut files = read_bundle(&genuine, &Limits::DEFAULT).unwrap().files;
-    let data = files.iter_mut().find(|f| f.path.ends_with("data.json")).unwrap();
+    let data = files
+        .iter_mut()
+        .find(|f| f.path.ends_with("data.json"))
+        .unwrap();
     data.bytes = String::from_utf8(data.bytes.clone())
         .unwrap()
         .replace("m-1", "evil")
@@ -85,8 +99,19 @@ async fn registry_tampering_is_refused_and_visible() {
         source_url: None,
         bundle: &modified,
     };
-    let forged_manifest = client.push_artifact(REPO, "staging", &forged).await.unwrap();
-    refused(&w, &sidecar, "unsigned forged manifest", "no cosign signature found", "tamper-bot-1", "m-1").await;
+    let forged_manifest = client
+        .push_artifact(REPO, "staging", &forged)
+        .await
+        .unwrap();
+    refused(
+        &w,
+        &sidecar,
+        "unsigned forged manifest",
+        "no cosign signature found",
+        "tamper-bot-1",
+        "m-1",
+    )
+    .await;
 
     // 2. The same forgery cosign-signed with the control plane's real key: the OPA signature
     //    inside the bundle still catches the modified file.
@@ -104,16 +129,25 @@ async fn registry_tampering_is_refused_and_visible() {
     )
     .await
     .unwrap();
-    refused(&w, &sidecar, "modified layer, valid cosign", "`data.json`: digest mismatch", "tamper-bot-1", "m-1")
-        .await;
+    refused(
+        &w,
+        &sidecar,
+        "modified layer, valid cosign",
+        "`data.json`: digest mismatch",
+        "tamper-bot-1",
+        "m-1",
+    )
+    .await;
 
     // 3. A genuine v2, published and signed by the control plane, whose layer blob is swapped
     //    on the registry's disk before the sidecar (stopped meanwhile: a refused digest is not
     //    fetched again by a running agent) fetches it.
     sidecar.terminate().await;
-    let v2 = w
-        .cp
-        .push(&marker_persona(&w.stack.dir("src/v2"), PERSONA, "m-2"), None)
+    let v2 =
+        w.cp.push(
+            &marker_persona(&w.stack.dir("src/v2"), PERSONA, "m-2"),
+            None,
+        )
         .await;
     crate::publish::assert_published(&w, PERSONA, &v2.revision, &["staging"]).await;
     let layer = fleet::bundle_digest(pool, &v2.revision).await;
@@ -127,20 +161,45 @@ async fn registry_tampering_is_refused_and_visible() {
     sidecar.wait_healthy(10.0).await; // at once, from its disk copy of v1
     // oci-client's digest check or the agent's own names the layer (`Invalid digest` /
     // `layer digest mismatch`).
-    refused(&w, &sidecar, "swapped layer blob", &layer, "tamper-bot-1", "m-1").await;
+    refused(
+        &w,
+        &sidecar,
+        "swapped layer blob",
+        &layer,
+        "tamper-bot-1",
+        "m-1",
+    )
+    .await;
     sidecar.terminate().await;
     std::fs::write(&blob, &original).unwrap();
 
     // 4. v2's cosign signature stripped (its `.sig` manifest deleted).
-    let raw = w.registry.skopeo_raw(&format!("{REPO}:staging")).await.unwrap();
+    let raw = w
+        .registry
+        .skopeo_raw(&format!("{REPO}:staging"))
+        .await
+        .unwrap();
     let v2_digest = sha256_digest(&raw);
     let sig = sig_tag(&v2_digest);
-    let sig_raw = w.registry.skopeo_raw(&format!("{REPO}:{sig}")).await.unwrap();
-    w.registry.delete_manifest(REPO, &sha256_digest(&sig_raw)).await;
+    let sig_raw = w
+        .registry
+        .skopeo_raw(&format!("{REPO}:{sig}"))
+        .await
+        .unwrap();
+    w.registry
+        .delete_manifest(REPO, &sha256_digest(&sig_raw))
+        .await;
     assert!(!w.registry.tags(REPO).await.contains(&sig));
     sidecar.start_again();
-    refused(&w, &sidecar, "stripped signature", "no cosign signature found", "tamper-bot-1", "m-1")
-        .await;
+    refused(
+        &w,
+        &sidecar,
+        "stripped signature",
+        "no cosign signature found",
+        "tamper-bot-1",
+        "m-1",
+    )
+    .await;
     sidecar.terminate().await;
 
     // 5. v2 signed by a foreign key instead.
@@ -155,13 +214,22 @@ async fn registry_tampering_is_refused_and_visible() {
     .await
     .unwrap();
     sidecar.start_again();
-    refused(&w, &sidecar, "foreign cosign key", "verifies with a trusted key", "tamper-bot-1", "m-1")
-        .await;
+    refused(
+        &w,
+        &sidecar,
+        "foreign cosign key",
+        "verifies with a trusted key",
+        "tamper-bot-1",
+        "m-1",
+    )
+    .await;
 
     // The next genuine revision goes through and clears the error.
-    let v3 = w
-        .cp
-        .push(&marker_persona(&w.stack.dir("src/v3"), PERSONA, "m-3"), None)
+    let v3 =
+        w.cp.push(
+            &marker_persona(&w.stack.dir("src/v3"), PERSONA, "m-3"),
+            None,
+        )
         .await;
     eventually(30.0, "the genuine v3 is activated", async || {
         marker(&sidecar.decide(&echo(PERSONA)).await) == "m-3"
@@ -175,20 +243,21 @@ async fn registry_tampering_is_refused_and_visible() {
     .await;
 
     // Nothing tampered ever decided: the audit log holds only revisions the control plane made.
-    let ids = vec![sidecar.decide(&echo(PERSONA)).await["decision_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()];
+    let ids = vec![
+        sidecar.decide(&echo(PERSONA)).await["decision_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    ];
     eventually(20.0, "the last decision is stored", async || {
         fleet::stored(pool, &ids).await == Some((1, 1))
     })
     .await;
-    let revisions: Vec<Option<String>> = sqlx::query_scalar(
-        "SELECT DISTINCT revision FROM decision_logs ORDER BY 1",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let revisions: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT DISTINCT revision FROM decision_logs ORDER BY 1")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     assert_eq!(
         revisions,
         [Some("tamper-bot-1".to_owned()), Some(v3.revision.clone())]
