@@ -121,6 +121,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// How the publish workers pace themselves (see `publish::WorkerSettings`). The defaults suit
+/// production; a shorter lease makes a killed replica's job be taken over sooner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Worker tasks per replica.
+    pub workers: usize,
+    /// How long a claimed job stays invisible to other workers, seconds.
+    pub lease_seconds: f64,
+    /// A job is abandoned (and retried) after this long, seconds; must be below the lease.
+    pub job_timeout_seconds: f64,
+    /// Attempts before a job is marked `failed`.
+    pub max_attempts: i32,
+    /// First retry delay, seconds; doubles per attempt (jittered) up to `backoff_cap_seconds`.
+    pub backoff_base_seconds: f64,
+    pub backoff_cap_seconds: f64,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            workers: 2,
+            lease_seconds: 120.0,
+            job_timeout_seconds: 60.0,
+            max_attempts: 20,
+            backoff_base_seconds: 2.0,
+            backoff_cap_seconds: 300.0,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -141,6 +172,7 @@ pub struct Config {
     pub signing: SigningConfig,
     pub registries: Vec<RegistryConfig>,
     pub limits: LimitsConfig,
+    pub publish: PublishConfig,
     /// Log format: `text` or `json`.
     pub log_format: String,
 }
@@ -157,6 +189,7 @@ impl Default for Config {
             signing: SigningConfig::default(),
             registries: Vec::new(),
             limits: LimitsConfig::default(),
+            publish: PublishConfig::default(),
             log_format: "text".into(),
         }
     }
@@ -244,6 +277,22 @@ impl Config {
                 });
             }
         }
+        let p = &self.publish;
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(p.lease_seconds)
+            && positive(p.job_timeout_seconds)
+            && positive(p.backoff_base_seconds)
+            && positive(p.backoff_cap_seconds))
+            || p.job_timeout_seconds >= p.lease_seconds
+        {
+            return Err(ConfigError::Invalid {
+                field: "publish".into(),
+                detail: format!(
+                    "durations must be positive and `job_timeout_seconds` ({}) below `lease_seconds` ({}), or a slow worker could publish after its job was taken over",
+                    p.job_timeout_seconds, p.lease_seconds
+                ),
+            });
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {
                 field: "log_format".into(),
@@ -316,6 +365,17 @@ mod tests {
         assert!(is_loopback_host("[::1]:5000"));
         assert!(is_loopback_host("localhost"));
         assert!(!is_loopback_host("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn a_publish_job_timeout_must_be_below_the_lease() {
+        let mut config = Config::default();
+        config.publish.lease_seconds = 5.0;
+        config.publish.job_timeout_seconds = 5.0;
+        let err = config.apply_env(|_| None).unwrap_err();
+        assert!(err.to_string().contains("`publish`"), "{err}");
+        config.publish.job_timeout_seconds = 3.0;
+        config.apply_env(|_| None).unwrap();
     }
 
     #[test]

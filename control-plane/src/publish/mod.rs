@@ -11,5 +11,6 @@ pub use worker::{JobOutcome, PublishWorker, WorkerSettings};
 
 /// Starts this replica's publish workers (none when no registry is configured).
 pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    worker::spawn(state, &WorkerSettings::default())
+    let settings = WorkerSettings::from_config(&state.config.publish);
+    worker::spawn(state, &settings)
 }

@@ -56,6 +56,19 @@ impl Default for WorkerSettings {
 }
 
 impl WorkerSettings {
+    /// The configured pacing (`publish:` in the config file); `idle_poll` keeps its default.
+    pub fn from_config(config: &crate::config::PublishConfig) -> WorkerSettings {
+        WorkerSettings {
+            workers: config.workers.max(1),
+            lease: Duration::from_secs_f64(config.lease_seconds),
+            job_timeout: Duration::from_secs_f64(config.job_timeout_seconds),
+            max_attempts: config.max_attempts.max(1),
+            backoff_base: Duration::from_secs_f64(config.backoff_base_seconds),
+            backoff_cap: Duration::from_secs_f64(config.backoff_cap_seconds),
+            ..WorkerSettings::default()
+        }
+    }
+
     /// The delay before attempt `attempts + 1`: exponential, capped, jittered down to half so
     /// replicas retrying the same registry spread out.
     pub fn backoff(&self, attempts: i32) -> Duration {
@@ -360,6 +373,37 @@ async fn listen(state: AppState, wake: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configured_pacing_is_used_and_the_defaults_agree() {
+        let defaults = WorkerSettings::from_config(&crate::config::PublishConfig::default());
+        let built_in = WorkerSettings::default();
+        assert_eq!(
+            (defaults.workers, defaults.lease, defaults.job_timeout),
+            (built_in.workers, built_in.lease, built_in.job_timeout)
+        );
+        assert_eq!(
+            (
+                defaults.backoff_base,
+                defaults.backoff_cap,
+                defaults.max_attempts
+            ),
+            (
+                built_in.backoff_base,
+                built_in.backoff_cap,
+                built_in.max_attempts
+            )
+        );
+        let short = WorkerSettings::from_config(&crate::config::PublishConfig {
+            lease_seconds: 4.0,
+            job_timeout_seconds: 2.5,
+            backoff_base_seconds: 0.2,
+            ..Default::default()
+        });
+        assert_eq!(short.lease, Duration::from_secs(4));
+        assert_eq!(short.job_timeout, Duration::from_millis(2500));
+        assert_eq!(short.backoff_base, Duration::from_millis(200));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
