@@ -260,7 +260,9 @@ mod tests {
             let input = target.input(&mut rng, n);
             assert_eq!(input["agent"]["id"], "hr-bot-demo-1");
             assert!(input["action"]["kind"].is_string(), "{input}");
-            assert!(target.users.contains(&input["user"]), "{input}");
+            // Some cases have no user on purpose (a refusal); a swapped-in user is a known one.
+            let user = &input["user"];
+            assert!(user.is_null() || target.users.contains(user), "{input}");
             sessions.insert(input["context"]["session_id"].as_str().unwrap().to_owned());
         }
         assert!(sessions.len() > 5, "sessions vary: {sessions:?}");
