@@ -218,6 +218,10 @@ async fn ingest(
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM decision_logs")
         .fetch_one(&store.pool)
         .await?;
+    // Every event has its own decision id: distinct ids = events kept, none merged or lost.
+    let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT decision_id) FROM decision_logs")
+        .fetch_one(&store.pool)
+        .await?;
     let acknowledged = stored.load(Ordering::Relaxed);
     println!(
         "ingest: {total} events in {} batches of {batch} from {posters} posters, {:.1} MiB JSON / {:.1} MiB gzip",
@@ -233,9 +237,9 @@ async fn ingest(
         throttled.load(Ordering::Relaxed)
     );
     println!(
-        "ingest: rows in decision_logs = {rows}, acknowledged as stored = {acknowledged}, sent = {total}"
+        "ingest: rows in decision_logs = {rows}, distinct decision_ids = {distinct}, acknowledged as stored = {acknowledged}, sent = {total}"
     );
-    if rows != total as i64 || acknowledged != total as u64 {
+    if rows != total as i64 || distinct != total as i64 || acknowledged != total as u64 {
         bail!("lost events: sent {total}, stored {rows}, acknowledged {acknowledged}");
     }
     println!("ingest: 0 lost");

@@ -1,7 +1,13 @@
 //! `regent up`: the whole stack in one command. A private PostgreSQL when no database is
 //! configured, a local OCI registry when `docker-registry` is installed and none is
 //! configured, migrations, the signing key, the server, an admin and an auditor token (kept
-//! in the data folder and reused), and the shipped persona bundles pushed and signed.
+//! in the data folder and reused), the shipped persona bundles pushed and signed, then the
+//! demo fleet: one `regent-agent` sidecar per persona (`up/agents.rs`) and a traffic generator
+//! replaying the personas' cases through them (`up/traffic.rs`), so the console shows live
+//! agents and a filling audit log.
+//!
+//! Ctrl-C/SIGTERM stops it in dependency order: the traffic, then the sidecars (they flush their
+//! decision logs to the still-listening server), then the server, the registry and Postgres.
 //!
 //! Also `regent dev-postgres` (hidden): just the private PostgreSQL, for `scripts/test.sh`.
 
@@ -20,7 +26,9 @@ use crate::auth::{Role, generate_token};
 use crate::config::{Config, RegistryAuth, RegistryConfig};
 use crate::embedded_pg::EmbeddedPostgres;
 
+mod agents;
 mod registry;
+mod traffic;
 
 use registry::LocalRegistry;
 
@@ -45,6 +53,16 @@ pub struct UpArgs {
     /// Do not start a local registry even when `docker-registry` is installed.
     #[arg(long)]
     pub no_registry: bool,
+    /// Do not start the demo fleet (one `regent-agent` sidecar per persona and the traffic).
+    #[arg(long)]
+    pub no_agents: bool,
+    /// The `regent-agent` binary (default: beside `regent`, else on PATH).
+    #[arg(long)]
+    pub agent_bin: Option<PathBuf>,
+    /// Demo decisions per second per persona, replayed from `<bundles>/<persona>/cases.yaml`
+    /// through the sidecars (0: none).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +127,6 @@ async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     tokio::spawn(async move {
-        // The server logs the shutdown itself (it listens for the same signals).
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
@@ -123,30 +140,41 @@ async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result
     };
     let state = running.state.clone();
     let mut server = running.handle;
-    let tokens = tokio::select! {
-        _ = stop_rx.changed() => None,
-        tokens = async {
-            let admin = ensure_token(&state, "admin", Role::Admin).await?;
-            let auditor = ensure_token(&state, "auditor", Role::Auditor).await?;
-            anyhow::Ok((admin, auditor))
-        } => Some(tokens?),
+    let mut fleet = Vec::new();
+    let mut traffic = None;
+    let started = tokio::select! {
+        _ = stop_rx.changed() => Ok(()),
+        started = start_demo(&state, running.addr, args, owned, &mut fleet, &mut traffic) => started,
     };
-    if let Some((admin, auditor)) = tokens {
-        print_summary(&state, running.addr, &admin, &auditor, owned);
-        tokio::select! {
-            // Shutting down: pushes in flight are abandoned (their transactions roll back).
-            _ = stop_rx.changed() => {}
-            () = push_personas(&state, args) => {}
+    if started.is_ok() {
+        // Until the signal, the server serves.
+        while !*stop_rx.borrow() {
+            tokio::select! {
+                done = &mut server => {
+                    agents::stop_all(std::mem::take(&mut fleet)).await;
+                    return Ok(done.context("the server task failed")??);
+                }
+                changed = stop_rx.changed() => if changed.is_err() { break },
+            }
         }
     }
-    // Until the signal, the server serves. Then its graceful shutdown (it heard the same
-    // signal) gets a bounded time: long polls may otherwise hold it for minutes.
-    while !*stop_rx.borrow() {
-        tokio::select! {
-            done = &mut server => return Ok(done.context("the server task failed")??),
-            changed = stop_rx.changed() => if changed.is_err() { break },
-        }
+    println!(
+        "\nStopping: traffic, agents (flushing their decision logs), server, registry, database."
+    );
+    if let Some(traffic) = traffic {
+        let counters = traffic.stop().await;
+        println!("  traffic      {}", counters.summary());
     }
+    if !fleet.is_empty() {
+        let total = fleet.len();
+        let clean = agents::stop_all(fleet).await;
+        println!(
+            "  agents       {clean} of {total} sidecars flushed their decision logs and exited cleanly"
+        );
+    }
+    // The server stops only now, so the sidecars' last batches and statuses were received.
+    // Its graceful shutdown gets a bounded time: long polls may otherwise hold it for minutes.
+    let _ = running.stop.send(true);
     match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
         Ok(done) => done.context("the server task failed")??,
         Err(_) => {
@@ -154,7 +182,98 @@ async fn run(config: Config, args: &UpArgs, owned: &mut Owned) -> anyhow::Result
             server.abort();
         }
     }
+    started
+}
+
+/// Tokens, the summary, the personas pushed, then the demo fleet and its traffic.
+async fn start_demo(
+    state: &AppState,
+    addr: SocketAddr,
+    args: &UpArgs,
+    owned: &Owned,
+    fleet: &mut Vec<agents::Sidecar>,
+    traffic: &mut Option<traffic::Traffic>,
+) -> anyhow::Result<()> {
+    let admin = ensure_token(state, "admin", Role::Admin).await?;
+    let auditor = ensure_token(state, "auditor", Role::Auditor).await?;
+    print_summary(state, addr, &admin, &auditor, owned);
+    let pushed = push_personas(state, args).await;
+    if args.no_agents || pushed.is_empty() {
+        println!("Ready. Stop with Ctrl-C.");
+        return Ok(());
+    }
+    let Some(binary) = agents::binary(args.agent_bin.as_deref()) else {
+        println!(
+            "No demo agents: `regent-agent` is neither beside `regent` nor on PATH \
+             (cargo build -p regent-agent, or pass --agent-bin). Ready. Stop with Ctrl-C."
+        );
+        return Ok(());
+    };
+    // Agents reach the server on loopback whatever address it listens on.
+    let server = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    println!(
+        "Starting one agent sidecar per persona ({}):",
+        binary.display()
+    );
+    *fleet = agents::start(state, &binary, server, &pushed).await?;
+    let mut targets = Vec::new();
+    for sidecar in fleet.iter() {
+        println!(
+            "  {:<15} agent {:<18} decide: POST http://{}/v1/decide   log: {}",
+            sidecar.persona,
+            sidecar.agent_id,
+            sidecar.addr,
+            sidecar.log.display()
+        );
+        targets.push(traffic::Target::load(
+            &args.bundles,
+            &sidecar.persona,
+            &sidecar.agent_id,
+            sidecar.addr,
+        )?);
+    }
+    if args.rate > 0.0 {
+        *traffic = Some(traffic::start(targets, args.rate)?);
+        println!(
+            "Traffic: {} decisions/s per persona, replayed from {}/<persona>/cases.yaml (--rate to change).",
+            args.rate,
+            args.bundles.display()
+        );
+    }
+    println!("Ready. Stop with Ctrl-C.");
     Ok(())
+}
+
+/// The server `up` runs: like `server::start`, but it stops when `up` says, after the agents.
+struct Server {
+    state: AppState,
+    addr: SocketAddr,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn serve(state: AppState) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", state.config.listen))?;
+    let addr = listener.local_addr()?;
+    crate::app::spawn_workers(&state);
+    let router = crate::app::router(state.clone());
+    let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "regent control plane listening");
+    Ok(Server {
+        state,
+        addr,
+        handle,
+        stop,
+    })
 }
 
 /// The database, the registry, migrations, keys, and the server listening.
@@ -162,7 +281,7 @@ async fn start_stack(
     mut config: Config,
     args: &UpArgs,
     owned: &mut Owned,
-) -> anyhow::Result<crate::server::Running> {
+) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", config.data_dir.display()))?;
     config.data_dir = config.data_dir.canonicalize()?;
@@ -200,7 +319,7 @@ async fn start_stack(
     config.migrate_on_start = true;
     owned.database = Some(database_url.clone());
     let state = crate::server::prepare(config, &database_url).await?;
-    crate::server::start(state).await
+    serve(state).await
 }
 
 /// Reuses the token saved in `<data_dir>/<role>.token` while the database still accepts it
@@ -245,12 +364,13 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pushes the shipped personas concurrently (validation is CPU-bound; two cores help) and
-/// prints each outcome as it lands.
-async fn push_personas(state: &AppState, args: &UpArgs) {
+/// Pushes the shipped personas concurrently (validation is CPU-bound; two cores help), prints
+/// each outcome as it lands, and returns the personas that have a revision now (in the order
+/// given).
+async fn push_personas(state: &AppState, args: &UpArgs) -> Vec<String> {
     use futures::StreamExt as _;
     if args.personas.is_empty() {
-        return;
+        return Vec::new();
     }
     println!(
         "Pushing {} (compile, run the tests, sign; identical content is a no-op):",
@@ -261,23 +381,27 @@ async fn push_personas(state: &AppState, args: &UpArgs) {
         .iter()
         .map(|persona| async move { (persona, push_persona(state, persona, &args.bundles).await) })
         .collect();
-    let mut failed = 0;
+    let mut failed = Vec::new();
     while let Some((persona, outcome)) = pushes.next().await {
         match outcome {
             Ok(line) => println!("  {persona:<15} {line}"),
             Err(e) => {
-                failed += 1;
+                failed.push(persona.clone());
                 println!("  {persona:<15} NOT PUSHED: {e}");
             }
         }
     }
-    if failed == 0 {
-        println!("Ready. Stop with Ctrl-C.");
-    } else {
+    if !failed.is_empty() {
         println!(
-            "{failed} persona(s) not pushed (see above); the server keeps running. Stop with Ctrl-C."
+            "{} persona(s) not pushed (see above); the server keeps running.",
+            failed.len()
         );
     }
+    args.personas
+        .iter()
+        .filter(|p| !failed.contains(p))
+        .cloned()
+        .collect()
 }
 
 async fn push_persona(state: &AppState, persona: &str, bundles: &Path) -> Result<String, String> {
@@ -324,7 +448,8 @@ fn print_summary(state: &AppState, addr: SocketAddr, admin: &str, auditor: &str,
         (None, None) => "unknown".into(),
     };
     let lines = [
-        ("console / API", url.clone()),
+        ("console", format!("{url}/console")),
+        ("API", format!("{url}/api/v1")),
         ("metrics", format!("{url}/metrics")),
         ("admin token", admin.to_owned()),
         ("auditor token", auditor.to_owned()),
@@ -333,7 +458,8 @@ fn print_summary(state: &AppState, addr: SocketAddr, admin: &str, auditor: &str,
         ("signing key", state.keys.signing().kid().to_owned()),
         ("data dir", config.data_dir.display().to_string()),
     ];
-    let mut out = String::from("\nRegent is up. Stop with Ctrl-C.\n\n");
+    let mut out =
+        String::from("\nRegent is up. Stop with Ctrl-C (it stops everything it started).\n\n");
     for (label, value) in lines {
         out.push_str(&format!("  {label:<15} {value}\n"));
     }
