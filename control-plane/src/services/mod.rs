@@ -5,3 +5,4 @@ pub mod channels;
 pub mod diff;
 pub mod ingest;
 pub mod push;
+pub mod rollout;

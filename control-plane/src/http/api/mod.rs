@@ -4,13 +4,17 @@ use axum::Router;
 
 use crate::app::AppState;
 
+mod channels;
 mod keys;
 mod personas;
 mod revisions;
+mod rollouts;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(personas::routes())
         .merge(revisions::routes())
         .merge(keys::routes())
+        .merge(channels::routes())
+        .merge(rollouts::routes())
 }
