@@ -55,9 +55,7 @@ pub fn run(cmd: UsersCommand) -> CliResult {
             ..
         } => {
             if *role == Role::Agent {
-                bail!(
-                    "console users are admin, publisher or auditor; agents use agent tokens and cannot sign in"
-                );
+                return Err(anyhow!("console users are admin, publisher or auditor; agents use agent tokens and cannot sign in").into());
             }
             let (password, generated) = if *password_stdin {
                 let mut line = String::new();
@@ -66,9 +64,7 @@ pub fn run(cmd: UsersCommand) -> CliResult {
                     .context("cannot read the password from stdin")?;
                 let password = line.trim_end_matches(['\r', '\n']).to_owned();
                 if password.chars().count() < MIN_PASSWORD_CHARS {
-                    bail!(
-                        "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
-                    );
+                    return Err(anyhow!("the password is too short: use at least {MIN_PASSWORD_CHARS} characters").into());
                 }
                 (password, false)
             } else {

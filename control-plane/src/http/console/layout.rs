@@ -80,6 +80,13 @@ impl fmt::Display for Ts {
     }
 }
 
+impl std::ops::Deref for Ts {
+    type Target = DateTime<Utc>;
+    fn deref(&self) -> &DateTime<Utc> {
+        &self.0
+    }
+}
+
 impl From<DateTime<Utc>> for Ts {
     fn from(t: DateTime<Utc>) -> Ts {
         Ts(t)

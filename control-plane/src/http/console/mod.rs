@@ -39,6 +39,7 @@ pub mod error;
 pub mod layout;
 pub mod overview;
 pub mod password;
+pub mod rollout;
 pub mod session;
 pub mod sign_in;
 
@@ -49,7 +50,9 @@ pub use session::{CsrfForm, Mutation, NoFields, Session};
 /// Every state-changing console route (all POST, all taking [`Mutation`]): the path pattern
 /// and its handler. Sign-in and sign-out are not listed (sign-out is open to auditors).
 pub fn mutations() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    vec![]
+    let mut all = Vec::new();
+    all.extend(rollout::mutations());
+    all
 }
 
 /// The path patterns of [`mutations`], for tests that walk every mutating route.
@@ -68,7 +71,8 @@ pub fn routes() -> Router<AppState> {
         .route(assets::JS_PATH, routing::get(assets::js))
         .route("/console/{*rest}", routing::get(not_found))
         .merge(sign_in::routes())
-        .merge(overview::routes());
+        .merge(overview::routes())
+        .merge(rollout::routes());
     for (path, handler) in mutations() {
         router = router.route(path, handler);
     }
