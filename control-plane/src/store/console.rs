@@ -266,3 +266,87 @@ impl Store {
         .await?)
     }
 }
+
+/// A revision as the persona page lists it.
+#[derive(Debug, Clone)]
+pub struct RevisionRow {
+    pub id: i64,
+    pub sequence: i64,
+    pub revision: String,
+    pub bundle_digest: String,
+    pub signature_kid: Option<String>,
+    pub source: Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub tests_passed: Option<i64>,
+    pub tests_failed: Option<i64>,
+    pub reissue_of: Option<String>,
+}
+
+/// Where a revision is published.
+#[derive(Debug, Clone)]
+pub struct PublicationRow {
+    pub revision_id: i64,
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+    pub kind: String,
+    pub state: String,
+    pub manifest_digest: Option<String>,
+}
+
+impl Store {
+    /// A persona's newest revisions with their test counts and what they re-issue.
+    pub async fn persona_revisions(&self, persona: &str, limit: i64) -> StoreResult<Vec<RevisionRow>> {
+        Ok(sqlx::query_as!(
+            RevisionRow,
+            r#"SELECT r.id, r.sequence, r.revision, r.bundle_digest, r.signature_kid, r.source,
+                      r.created_by, r.created_at,
+                      (r.test_report->>'passed')::bigint AS "tests_passed?",
+                      (r.test_report->>'failed')::bigint AS "tests_failed?",
+                      o.revision AS "reissue_of?"
+               FROM revisions r JOIN personas p ON p.id = r.persona_id
+               LEFT JOIN revisions o ON o.id = r.reissue_of
+               WHERE p.name = $1 ORDER BY r.sequence DESC LIMIT $2"#,
+            persona,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The OCI publications of these revisions.
+    pub async fn publications_of(&self, revision_ids: &[i64]) -> StoreResult<Vec<PublicationRow>> {
+        Ok(sqlx::query_as!(
+            PublicationRow,
+            "SELECT revision_id, registry, repository, tag, kind, state, manifest_digest
+             FROM publications WHERE revision_id = ANY($1)
+             ORDER BY registry, kind DESC, tag",
+            revision_ids
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The rollout event log across personas (or of one), newest first, keyset paged by id.
+    pub async fn all_rollout_events(
+        &self,
+        persona: Option<&str>,
+        limit: i64,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<crate::store::rollouts::RolloutEvent>> {
+        Ok(sqlx::query_as!(
+            crate::store::rollouts::RolloutEvent,
+            r#"SELECT e.id, p.name AS persona, e.channel, e.kind, e.actor, e.from_revision,
+                      e.to_revision, e.percentage, e.reason, e.details, e.created_at
+               FROM rollout_events e JOIN personas p ON p.id = e.persona_id
+               WHERE ($1::text IS NULL OR p.name = $1) AND ($2::bigint IS NULL OR e.id < $2)
+               ORDER BY e.id DESC LIMIT $3"#,
+            persona,
+            before,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -38,6 +38,7 @@ pub mod assets;
 pub mod error;
 pub mod layout;
 pub mod overview;
+pub mod persona;
 pub mod password;
 pub mod rollout;
 pub mod session;
@@ -72,7 +73,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/{*rest}", routing::get(not_found))
         .merge(sign_in::routes())
         .merge(overview::routes())
-        .merge(rollout::routes());
+        .merge(rollout::routes())
+        .merge(persona::routes());
     for (path, handler) in mutations() {
         router = router.route(path, handler);
     }

@@ -134,7 +134,7 @@ impl RolloutPage {
     }
 }
 
-fn rollout_error(e: RolloutError) -> ConsoleError {
+pub(super) fn rollout_error(e: RolloutError) -> ConsoleError {
     let status = e.status();
     if status.is_server_error() {
         return ConsoleError::internal(&e);
