@@ -216,57 +216,6 @@ impl Store {
     }
 }
 
-/// One channel of one persona on the overview, with its agents' convergence.
-#[derive(Debug, Clone)]
-pub struct OverviewChannel {
-    pub persona: String,
-    pub channel: Option<String>,
-    pub revision: Option<String>,
-    pub sequence: Option<i64>,
-    pub bundle_digest: Option<String>,
-    pub frozen: bool,
-    pub updated_at: Option<DateTime<Utc>>,
-    /// Agents following the channel (agents with no channel follow `prod`).
-    pub agents: i64,
-    /// Of those, running the channel's revision.
-    pub on_target: i64,
-    /// Not heard from within the stale window.
-    pub stale: i64,
-    /// Reporting an error.
-    pub erroring: i64,
-}
-
-impl Store {
-    /// Every persona with its channels and, per channel, how many agents run its revision.
-    /// `stale_seconds`: agents silent for longer count as stale.
-    pub async fn overview(&self, stale_seconds: i64) -> StoreResult<Vec<OverviewChannel>> {
-        Ok(sqlx::query_as!(
-            OverviewChannel,
-            r#"SELECT p.name AS "persona!", c.name AS "channel?", r.revision AS "revision?",
-                      r.sequence AS "sequence?", r.bundle_digest AS "bundle_digest?",
-                      COALESCE(c.frozen, false) AS "frozen!", c.updated_at AS "updated_at?",
-                      COALESCE(a.agents, 0) AS "agents!", COALESCE(a.on_target, 0) AS "on_target!",
-                      COALESCE(a.stale, 0) AS "stale!", COALESCE(a.erroring, 0) AS "erroring!"
-               FROM personas p
-               LEFT JOIN channels c ON c.persona_id = p.id
-               LEFT JOIN revisions r ON r.id = c.revision_id
-               LEFT JOIN LATERAL (
-                   SELECT count(*) AS agents,
-                          count(*) FILTER (WHERE ag.active_revision = r.revision) AS on_target,
-                          count(*) FILTER (WHERE ag.last_seen_at < now() - make_interval(secs => $1))
-                              AS stale,
-                          count(*) FILTER (WHERE ag.last_error IS NOT NULL) AS erroring
-                   FROM agents ag
-                   WHERE ag.persona_id = p.id AND COALESCE(ag.channel, 'prod') = c.name
-               ) a ON true
-               ORDER BY p.name, c.name NULLS FIRST"#,
-            stale_seconds as f64
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-}
-
 /// A revision as the persona page lists it.
 #[derive(Debug, Clone)]
 pub struct RevisionRow {

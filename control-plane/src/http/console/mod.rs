@@ -36,6 +36,7 @@ use crate::app::AppState;
 
 pub mod assets;
 pub mod error;
+pub mod fleet;
 pub mod layout;
 pub mod overview;
 pub mod persona;
@@ -74,7 +75,8 @@ pub fn routes() -> Router<AppState> {
         .merge(sign_in::routes())
         .merge(overview::routes())
         .merge(rollout::routes())
-        .merge(persona::routes());
+        .merge(persona::routes())
+        .merge(fleet::routes());
     for (path, handler) in mutations() {
         router = router.route(path, handler);
     }
