@@ -20,7 +20,10 @@ fn concrete(pattern: &str) -> String {
     let path = pattern
         .replace("{persona}", "tiny-bot")
         .replace("{channel}", "prod");
-    assert!(!path.contains('{'), "add a test value for a parameter of `{pattern}`");
+    assert!(
+        !path.contains('{'),
+        "add a test value for a parameter of `{pattern}`"
+    );
     path
 }
 
@@ -41,7 +44,10 @@ async fn every_mutating_route_refuses_signed_out_bad_csrf_and_auditors(pool: PgP
     let publisher = sign_in_token(&app, &app.publisher).await;
     let auditor = sign_in_token(&app, &app.auditor).await;
     let paths = mutating_paths();
-    assert!(paths.len() >= 7, "the rollout controls are listed: {paths:?}");
+    assert!(
+        paths.len() >= 7,
+        "the rollout controls are listed: {paths:?}"
+    );
     let before = event_count(&app).await;
     // Fields that would make each action valid, so only the guard can refuse it.
     let fields = [
@@ -67,12 +73,21 @@ async fn every_mutating_route_refuses_signed_out_bad_csrf_and_auditors(pool: PgP
         with_csrf.extend_from_slice(&fields);
         let page = Page::from(auditor.post_raw(&app, &path, &with_csrf).await).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "auditor on {path}");
-        assert!(page.one(".error-page .message").contains("auditor"), "{path}");
-        assert_eq!(page.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(
+            page.one(".error-page .message").contains("auditor"),
+            "{path}"
+        );
+        assert_eq!(
+            page.headers[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
 
         let page = Page::from(publisher.post_raw(&app, &path, &fields).await).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "missing csrf on {path}");
-        assert!(page.one(".error-page .message").contains("no security token"));
+        assert!(
+            page.one(".error-page .message")
+                .contains("no security token")
+        );
 
         let mut wrong = vec![("csrf", auditor.csrf.as_str())];
         wrong.extend_from_slice(&fields);
@@ -82,16 +97,33 @@ async fn every_mutating_route_refuses_signed_out_bad_csrf_and_auditors(pool: PgP
 
         // The route exists and reaches its handler for a publisher (first step: no change).
         let response = publisher
-            .post(&app, &path, &[("revision", first.as_str()), ("percentage", "30"), ("reason", "r")])
+            .post(
+                &app,
+                &path,
+                &[
+                    ("revision", first.as_str()),
+                    ("percentage", "30"),
+                    ("reason", "r"),
+                ],
+            )
             .await;
         assert!(
-            ![StatusCode::FORBIDDEN, StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED, StatusCode::SEE_OTHER]
-                .contains(&response.status()),
+            ![
+                StatusCode::FORBIDDEN,
+                StatusCode::NOT_FOUND,
+                StatusCode::METHOD_NOT_ALLOWED,
+                StatusCode::SEE_OTHER
+            ]
+            .contains(&response.status()),
             "{path}: {}",
             response.status()
         );
     }
-    assert_eq!(event_count(&app).await, before, "a refused request changed something");
+    assert_eq!(
+        event_count(&app).await,
+        before,
+        "a refused request changed something"
+    );
 }
 
 #[sqlx::test(migrator = "regent_control_plane::store::MIGRATOR")]

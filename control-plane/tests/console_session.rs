@@ -96,7 +96,10 @@ async fn the_sign_in_form_needs_its_own_token_and_next_stays_on_the_console(pool
         .send(
             Request::post("/console/sign-in")
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(form_body(&[("token", &app.admin), ("form_token", "x")])))
+                .body(Body::from(form_body(&[
+                    ("token", &app.admin),
+                    ("form_token", "x"),
+                ])))
                 .unwrap(),
         )
         .await;
@@ -109,7 +112,11 @@ async fn the_sign_in_form_needs_its_own_token_and_next_stays_on_the_console(pool
     ] {
         let response = post_sign_in(&app, &[("token", &app.admin), ("next", next)]).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(response.headers()[header::LOCATION], expected, "next={next}");
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            expected,
+            "next={next}"
+        );
     }
 }
 
@@ -158,7 +165,12 @@ fn regent(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -171,39 +183,81 @@ async fn user_accounts_from_the_cli_sign_in_with_their_password(pool: PgPool) {
     // A chosen password: nothing on stdout.
     let out = regent(
         &url,
-        &["users", "create", "--name", "alice", "--role", "publisher", "--password-stdin"],
+        &[
+            "users",
+            "create",
+            "--name",
+            "alice",
+            "--role",
+            "publisher",
+            "--password-stdin",
+        ],
         "correct horse battery staple\n",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
     // A generated password is the only thing printed.
-    let out = regent(&url, &["users", "create", "--name", "bob", "--role", "auditor"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = regent(
+        &url,
+        &["users", "create", "--name", "bob", "--role", "auditor"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let generated = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(generated.len() >= 40, "{generated}");
     // Refusals: agents, short passwords, duplicates.
-    let out = regent(&url, &["users", "create", "--name", "eve", "--role", "agent"], "");
+    let out = regent(
+        &url,
+        &["users", "create", "--name", "eve", "--role", "agent"],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("agents use agent tokens"));
     let out = regent(
         &url,
-        &["users", "create", "--name", "carol", "--role", "admin", "--password-stdin"],
+        &[
+            "users",
+            "create",
+            "--name",
+            "carol",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
         "short\n",
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("too short"));
-    let out = regent(&url, &["users", "create", "--name", "alice", "--role", "admin"], "");
+    let out = regent(
+        &url,
+        &["users", "create", "--name", "alice", "--role", "admin"],
+        "",
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
     let alice = sign_in(
         &app,
-        &[("username", "alice"), ("password", "correct horse battery staple")],
+        &[
+            ("username", "alice"),
+            ("password", "correct horse battery staple"),
+        ],
     )
     .await;
     let page = alice.get(&app, "/console").await;
     assert_eq!(page.one("header .user-name"), "alice");
     assert_eq!(page.one("header .role"), "publisher");
     let bob = sign_in(&app, &[("username", "bob"), ("password", &generated)]).await;
-    assert_eq!(bob.get(&app, "/console").await.one("header .role"), "auditor");
+    assert_eq!(
+        bob.get(&app, "/console").await.one("header .role"),
+        "auditor"
+    );
 
     // Wrong password and unknown user get the same answer.
     for (user, password) in [("alice", "wrong password!!"), ("mallory", "whatever12345")] {

@@ -246,7 +246,11 @@ pub struct PublicationRow {
 
 impl Store {
     /// A persona's newest revisions with their test counts and what they re-issue.
-    pub async fn persona_revisions(&self, persona: &str, limit: i64) -> StoreResult<Vec<RevisionRow>> {
+    pub async fn persona_revisions(
+        &self,
+        persona: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<RevisionRow>> {
         Ok(sqlx::query_as!(
             RevisionRow,
             r#"SELECT r.id, r.sequence, r.revision, r.bundle_digest, r.signature_kid, r.source,

@@ -5,8 +5,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::{Router, routing};
-use serde::Deserialize;
 use regent_protocol::StatusReportV1;
+use serde::Deserialize;
 
 use super::layout::{Chrome, nav};
 use super::{ConsoleResult, Session};

@@ -87,7 +87,10 @@ fn oci_refs(state: &AppState, rows: Vec<PublicationRow>) -> HashMap<i64, Vec<Oci
         .collect();
     let mut out: HashMap<i64, Vec<OciRef>> = HashMap::new();
     for p in rows {
-        let host = hosts.get(p.registry.as_str()).copied().unwrap_or(&p.registry);
+        let host = hosts
+            .get(p.registry.as_str())
+            .copied()
+            .unwrap_or(&p.registry);
         out.entry(p.revision_id).or_default().push(OciRef {
             reference: format!("{host}/{}:{}", p.repository, p.tag),
             state: p.state,
@@ -107,7 +110,10 @@ async fn persona_page(
         rollout::channels_status(&state, &session.principal(), &name, DEFAULT_STALE_AFTER)
             .await
             .map_err(super::rollout::rollout_error)?;
-    let rows = state.store.persona_revisions(&name, REVISIONS_SHOWN).await?;
+    let rows = state
+        .store
+        .persona_revisions(&name, REVISIONS_SHOWN)
+        .await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut oci = oci_refs(&state, state.store.publications_of(&ids).await?);
     let revisions = rows
@@ -224,7 +230,12 @@ async fn diff_page(
     if !from.is_empty() && !to.is_empty() {
         let a = state.store.revision_bundle(&persona, &from).await?;
         let b = state.store.revision_bundle(&persona, &to).await?;
-        let d = diff::diff(&a.revision, &read(&a.bundle)?, &b.revision, &read(&b.bundle)?);
+        let d = diff::diff(
+            &a.revision,
+            &read(&a.bundle)?,
+            &b.revision,
+            &read(&b.bundle)?,
+        );
         unchanged = d.unchanged;
         files = Some(
             d.files
