@@ -324,3 +324,31 @@ async fn reasons_are_rendered_inert_and_pages_carry_security_headers(pool: PgPoo
         "public, max-age=31536000, immutable"
     );
 }
+
+#[sqlx::test(migrator = "regent_control_plane::store::MIGRATOR")]
+async fn the_fleet_shows_log_queue_spool_and_drop_counters(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let v1 = helpers::push_version(&app, 1).await;
+    let token = app.agent_token("tiny-bot").await;
+    let report = serde_json::json!({
+        "labels": {"id": "hr-7"},
+        "bundles": {"tiny-bot": {"name": "tiny-bot", "active_revision": v1}},
+        "regent": {
+            "agent_id": "hr-7", "persona": "tiny-bot", "last_error": "registry unreachable",
+            "decision_logs": {"queue_length": 12, "queue_capacity": 1000, "spool_events": 340,
+                "spool_bytes": 9000, "delivered_events": 5,
+                "dropped": {"decision_logs_dropped_buffer_size_limit_exceeded": 2,
+                            "decision_logs_dropped_spool_size_limit_exceeded": 1}}
+        }
+    });
+    let response = helpers::post(&app, "/status", &token, report).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let browser = sign_in_token(&app, &app.auditor).await;
+    let page = browser.get(&app, "/console/fleet").await;
+    let row = "tr[data-agent=hr-7]";
+    assert_eq!(page.one(&format!("{row} td.queue")), "12");
+    assert_eq!(page.one(&format!("{row} td.spool")), "340");
+    assert_eq!(page.one(&format!("{row} td.dropped")), "3");
+    assert_eq!(page.one(&format!("{row} td.active-revision")), v1);
+    assert_eq!(page.one(&format!("{row} td.error")), "registry unreachable");
+}
