@@ -81,8 +81,10 @@ async fn the_session_cookie_is_http_only_same_site_and_secure_when_configured(po
         .unwrap();
     assert_ne!(stored, value.as_bytes());
 
-    let mut config = regent_control_plane::config::Config::default();
-    config.public_url = Some("https://regent.example.com".into());
+    let config = regent_control_plane::config::Config {
+        public_url: Some("https://regent.example.com".into()),
+        ..Default::default()
+    };
     let app = TestApp::with_config(pool, config).await;
     let response = post_sign_in(&app, &[("token", &app.admin)]).await;
     let (_, header) = set_cookie(response.headers(), "regent_session").unwrap();

@@ -44,7 +44,7 @@ pub fn run(cmd: UsersCommand) -> CliResult {
             config.load()?
         }
     };
-    let url = config.database_url.clone().ok_or_else(|| {
+    let url = config.database_url.ok_or_else(|| {
         anyhow!("no database configured: set `database_url` in the config file or REGENT_DATABASE_URL / DATABASE_URL")
     })?;
     // Read and hash before connecting: a refused password never touches the database.

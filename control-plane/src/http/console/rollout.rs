@@ -134,6 +134,10 @@ impl RolloutPage {
     }
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "a `map_err` function: the error arrives by value"
+)]
 pub(super) fn rollout_error(e: RolloutError) -> ConsoleError {
     let status = e.status();
     if status.is_server_error() {
