@@ -352,3 +352,46 @@ async fn the_fleet_shows_log_queue_spool_and_drop_counters(pool: PgPool) {
     assert_eq!(page.one(&format!("{row} td.active-revision")), v1);
     assert_eq!(page.one(&format!("{row} td.error")), "registry unreachable");
 }
+
+#[sqlx::test(migrator = "regent_control_plane::store::MIGRATOR")]
+async fn a_canary_can_take_what_staging_runs_and_links_the_policy_diff(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let v1 = helpers::push_version(&app, 1).await;
+    let v2 = helpers::push_version(&app, 2).await;
+    let browser = sign_in_token(&app, &app.admin).await;
+    let page = browser.get(&app, PROD).await;
+    assert_eq!(
+        page.attr("#canary-revision optgroup option", "value")
+            .as_deref(),
+        Some("channel:staging")
+    );
+    let confirm = Page::from(
+        browser
+            .post(
+                &app,
+                &format!("{PROD}/canary"),
+                &[("revision", "channel:staging"), ("percentage", "50")],
+            )
+            .await,
+    )
+    .await;
+    assert!(
+        confirm
+            .one(".changes")
+            .contains(&format!("{v2} (what staging runs)"))
+    );
+    assert_eq!(
+        confirm.attr("#confirm-diff", "href").unwrap(),
+        format!("/console/personas/tiny-bot/diff?from={v1}&to={v2}")
+    );
+    let page = confirmed(
+        &app,
+        &browser,
+        "canary",
+        &[("revision", "channel:staging"), ("percentage", "50")],
+        "at 50%",
+    )
+    .await;
+    assert_eq!(page.one("#canary-candidate"), v2);
+    assert!(page.one("#changed").contains("admin:admin"));
+}

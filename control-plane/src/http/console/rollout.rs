@@ -119,6 +119,8 @@ pub struct RolloutPage {
     pub chrome: Chrome,
     pub persona: String,
     pub channel: ChannelStatus,
+    /// Other channels with a revision: `(name, revision)`.
+    pub other_channels: Vec<(String, String)>,
     pub revisions: Vec<RevisionSummary>,
     pub events: Vec<RolloutEvent>,
     pub changed: Option<RolloutEvent>,
@@ -151,20 +153,61 @@ pub(super) fn rollout_error(e: RolloutError) -> ConsoleError {
     ConsoleError::page(status, title, e.to_string())
 }
 
+/// The channel, and the persona's other channels that run a revision (`(name, revision)`:
+/// "promote what staging runs" candidates).
 async fn channel_status(
     state: &AppState,
     session: &Session,
     persona: &str,
     channel: &str,
-) -> ConsoleResult<ChannelStatus> {
-    rollout::channels_status(state, &session.principal(), persona, DEFAULT_STALE_AFTER)
+) -> ConsoleResult<(ChannelStatus, Vec<(String, String)>)> {
+    let all = rollout::channels_status(state, &session.principal(), persona, DEFAULT_STALE_AFTER)
         .await
-        .map_err(rollout_error)?
-        .into_iter()
-        .find(|c| c.name == channel)
-        .ok_or_else(|| {
-            ConsoleError::not_found(format!("persona `{persona}` has no channel `{channel}`"))
-        })
+        .map_err(rollout_error)?;
+    let others = all
+        .iter()
+        .filter(|c| c.name != channel)
+        .filter_map(|c| c.revision.clone().map(|r| (c.name.clone(), r)))
+        .collect();
+    let this = all.into_iter().find(|c| c.name == channel).ok_or_else(|| {
+        ConsoleError::not_found(format!("persona `{persona}` has no channel `{channel}`"))
+    })?;
+    Ok((this, others))
+}
+
+/// Form value prefix choosing "whatever channel X runs" instead of a revision.
+const CHANNEL_PREFIX: &str = "channel:";
+
+/// The canary candidate chosen in the form, and how to name it (`hr-bot-7` or
+/// `hr-bot-7 (what staging runs)`).
+fn candidate(
+    form: &ActionForm,
+    others: &[(String, String)],
+) -> ConsoleResult<(Candidate, String, String)> {
+    let chosen = require_revision(form)?;
+    match chosen.strip_prefix(CHANNEL_PREFIX) {
+        Some(channel) => {
+            let revision = others
+                .iter()
+                .find(|(name, _)| name == channel)
+                .map(|(_, r)| r.clone())
+                .ok_or_else(|| {
+                    ConsoleError::conflict(format!(
+                        "channel `{channel}` runs no revision to promote"
+                    ))
+                })?;
+            Ok((
+                Candidate::Channel(channel.to_owned()),
+                format!("{revision} (what {channel} runs)"),
+                revision,
+            ))
+        }
+        None => Ok((
+            Candidate::Revision(chosen.to_owned()),
+            chosen.to_owned(),
+            chosen.to_owned(),
+        )),
+    }
 }
 
 async fn page(
@@ -173,7 +216,7 @@ async fn page(
     Path((persona, channel)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
 ) -> ConsoleResult<RolloutPage> {
-    let status = channel_status(&state, &session, &persona, &channel).await?;
+    let (status, other_channels) = channel_status(&state, &session, &persona, &channel).await?;
     let revisions = state.store.revisions(&persona, 100, None).await?;
     let events = rollout::events(
         &state,
@@ -195,6 +238,7 @@ async fn page(
         chrome: session.chrome(nav::PERSONAS),
         persona,
         channel: status,
+        other_channels,
         revisions,
         events,
         changed,
@@ -213,6 +257,8 @@ pub struct ConfirmPage {
     pub cancel_url: String,
     /// Sentences naming the change.
     pub changes: Vec<String>,
+    /// The policy diff between what the channel runs and what it will run.
+    pub diff_url: Option<String>,
     pub form: ActionForm,
     pub danger: bool,
 }
@@ -251,6 +297,7 @@ fn require_revision(form: &ActionForm) -> ConsoleResult<&str> {
 fn describe(
     action: Action,
     status: &ChannelStatus,
+    others: &[(String, String)],
     form: &ActionForm,
 ) -> ConsoleResult<Vec<String>> {
     let name = &status.name;
@@ -267,7 +314,7 @@ fn describe(
             if status.frozen {
                 return Err(frozen());
             }
-            let revision = require_revision(form)?;
+            let (_, revision, _) = candidate(form, others)?;
             let percentage = parse_percentage(&form.percentage)?;
             vec![
                 format!("Start a canary of `{revision}` on channel `{name}` at {percentage}%."),
@@ -349,11 +396,27 @@ async fn act(
     Path((persona, channel)): Path<(String, String)>,
     Mutation { session, form }: Mutation<ActionForm>,
 ) -> ConsoleResult<Response> {
-    let status = channel_status(&state, &session, &persona, &channel).await?;
+    let (status, others) = channel_status(&state, &session, &persona, &channel).await?;
     let page_url = format!("/console/personas/{persona}/channels/{channel}");
     if form.confirm.as_deref() != Some("yes") {
-        let changes = describe(action, &status, &form)?;
+        let changes = describe(action, &status, &others, &form)?;
+        // What the agents' policy becomes, as a diff against what they run now.
+        let target = match action {
+            Action::Canary => candidate(&form, &others).ok().map(|(_, _, r)| r),
+            Action::Rollback => Some(form.revision.trim().to_owned()),
+            Action::Promote => status.rollout.as_ref().map(|r| r.candidate.clone()),
+            _ => None,
+        };
+        let diff_url = match (&status.revision, target) {
+            (Some(from), Some(to)) if *from != to => Some(format!(
+                "/console/personas/{persona}/diff?{}",
+                serde_urlencoded::to_string([("from", from.as_str()), ("to", to.as_str())])
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        };
         return Ok(ConfirmPage {
+            diff_url,
             chrome: session.chrome(nav::PERSONAS),
             action_url: format!("{page_url}/{}", action.slug()),
             cancel_url: page_url,
@@ -371,7 +434,7 @@ async fn act(
     let (p, c) = (persona.as_str(), channel.as_str());
     let change = match action {
         Action::Canary => {
-            let candidate = Candidate::Revision(require_revision(&form)?.to_owned());
+            let (candidate, _, _) = candidate(&form, &others)?;
             let percentage = parse_percentage(&form.percentage)?;
             rollout::start(&state, &actor, p, c, &candidate, percentage, reason).await
         }
