@@ -310,7 +310,29 @@ async fn chromium_signs_in_and_runs_a_canary_promotion_and_rollback(pool: PgPool
         assert!(kinds.contains(kind), "{kind} in {kinds}");
     }
     browser.screenshot("08-events").await;
+    // A few agents report their decision-log pipeline, as the Regent sidecar does.
+    for (i, id) in fleet.ids.iter().take(6).enumerate() {
+        let i = i as u64;
+        let report = json!({
+            "labels": {"id": id},
+            "bundles": {"tiny-bot": {"name": "tiny-bot", "active_revision": "tiny-bot-3"}},
+            "regent": {"agent_id": id, "persona": "tiny-bot",
+                "last_error": if i == 5 { Some("registry 127.0.0.1:5000 unreachable") } else { None },
+                "decision_logs": {"queue_length": i * 7, "queue_capacity": 10000,
+                    "spool_events": if i == 5 { 1250 } else { 0 }, "spool_bytes": 0,
+                    "delivered_events": 1000 + i,
+                    "dropped": {"decision_logs_dropped_buffer_size_limit_exceeded": if i == 5 { 3 } else { 0 }}}}
+        });
+        let response = helpers::post(&test, "/status", &fleet.token, report).await;
+        assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT.as_u16());
+    }
     browser.open("/console/fleet").await;
+    assert_eq!(
+        browser
+            .text("tr[data-agent=tiny-bot-agent-005] td.spool")
+            .await,
+        "1250"
+    );
     assert_eq!(browser.count("table.fleet tbody tr").await, 24);
     browser.screenshot("09-fleet").await;
     browser.open("/console/personas/tiny-bot").await;
