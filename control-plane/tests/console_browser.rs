@@ -238,8 +238,8 @@ async fn chromium_signs_in_and_runs_a_canary_promotion_and_rollback(pool: PgPool
     browser.screenshot("01-sign-in").await;
     browser.fill("#token", &test.publisher).await;
     browser.click("#token-form button[type=submit]").await;
-    assert!(browser.url().await.ends_with("/console/personas/tiny-bot"));
     assert_eq!(browser.text("header .role").await, "publisher");
+    assert!(browser.url().await.ends_with("/console/personas/tiny-bot"));
     browser.screenshot("02-persona").await;
 
     browser.open("/console").await;
@@ -346,6 +346,8 @@ async fn chromium_signs_in_and_runs_a_canary_promotion_and_rollback(pool: PgPool
 
     // Sign out: the console is closed again.
     browser.click("form.sign-out button").await;
+    // The sign-in form appears once the navigation finished (implicit wait).
+    browser.find("#token-form").await;
     assert!(browser.url().await.contains("/console/sign-in"));
     browser.open("/console").await;
     assert!(browser.url().await.contains("/console/sign-in"));

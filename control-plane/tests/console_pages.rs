@@ -114,7 +114,7 @@ async fn canary_promote_rollback_and_freeze_from_the_console(pool: PgPool) {
     .await;
     assert_eq!(page.one("#canary-percentage"), "60%");
 
-    let page = confirmed(&app, &browser, "promote", &[], &format!("to `{v2}`")).await;
+    let page = confirmed(&app, &browser, "promote", &[], &format!("to {v2}")).await;
     assert_eq!(page.one("#channel-revision"), v2);
     assert_eq!(page.count("#canary"), 0);
     assert!(fleet.all_on(&app, &v2).await);
@@ -137,7 +137,7 @@ async fn canary_promote_rollback_and_freeze_from_the_console(pool: PgPool) {
         &browser,
         "rollback",
         &[("revision", &v1), ("reason", "v2 denies too much")],
-        &format!("content of `{v1}`"),
+        &format!("content of {v1}"),
     )
     .await;
     let v3 = page.one("#channel-revision");

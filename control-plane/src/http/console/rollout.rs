@@ -255,12 +255,23 @@ pub struct ConfirmPage {
     pub title: &'static str,
     pub action_url: String,
     pub cancel_url: String,
-    /// Sentences naming the change.
-    pub changes: Vec<String>,
+    /// Sentences naming the change, split into `(is_code, text)` pieces: the service's
+    /// `` `name` `` quoting becomes `<code>`.
+    pub changes: Vec<Vec<(bool, String)>>,
     /// The policy diff between what the channel runs and what it will run.
     pub diff_url: Option<String>,
     pub form: ActionForm,
     pub danger: bool,
+}
+
+/// Splits on backticks: odd pieces were quoted.
+fn code_pieces(sentence: &str) -> Vec<(bool, String)> {
+    sentence
+        .split('`')
+        .enumerate()
+        .filter(|(_, piece)| !piece.is_empty())
+        .map(|(i, piece)| (i % 2 == 1, piece.to_owned()))
+        .collect()
 }
 
 fn parse_percentage(raw: &str) -> ConsoleResult<i64> {
@@ -423,7 +434,7 @@ async fn act(
             persona,
             channel,
             title: action.title(),
-            changes,
+            changes: changes.iter().map(|c| code_pieces(c)).collect(),
             danger: matches!(action, Action::Rollback | Action::Abort),
             form,
         }
