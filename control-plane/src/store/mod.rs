@@ -6,6 +6,7 @@ use sqlx::postgres::PgPoolOptions;
 use thiserror::Error;
 
 pub mod agents;
+pub mod audit;
 pub mod logs;
 pub mod personas;
 pub mod publications;

@@ -4,6 +4,7 @@ use axum::Router;
 
 use crate::app::AppState;
 
+pub mod decisions;
 mod keys;
 mod personas;
 mod revisions;
@@ -13,4 +14,5 @@ pub fn routes() -> Router<AppState> {
         .merge(personas::routes())
         .merge(revisions::routes())
         .merge(keys::routes())
+        .merge(decisions::routes())
 }
