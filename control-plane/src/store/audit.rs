@@ -112,12 +112,20 @@ fn like_pattern(text: &str) -> String {
 /// `SELECT <columns> FROM decision_logs WHERE <filter> [AND keyset] ORDER BY … LIMIT n`.
 /// Rows always come back newest first, for both directions.
 fn page_query(
+    explain: bool,
     columns: &str,
     filter: &DecisionFilter,
     after: Option<(Keyset, Direction)>,
     limit: i64,
 ) -> QueryBuilder<Postgres> {
-    let mut q = QueryBuilder::new(format!("SELECT {columns} FROM decision_logs WHERE TRUE"));
+    let prefix = if explain {
+        "EXPLAIN (ANALYZE, BUFFERS) "
+    } else {
+        ""
+    };
+    let mut q = QueryBuilder::new(format!(
+        "{prefix}SELECT {columns} FROM decision_logs WHERE TRUE"
+    ));
     let text_filters = [
         ("persona", &filter.persona),
         ("agent_id", &filter.agent_id),
@@ -176,7 +184,7 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionSummary>> {
-        let mut q = page_query(SUMMARY_COLUMNS, filter, after, limit);
+        let mut q = page_query(false, SUMMARY_COLUMNS, filter, after, limit);
         let mut rows: Vec<DecisionSummary> = q
             .build_query_as()
             .persistent(false)
@@ -188,6 +196,21 @@ impl Store {
         Ok(rows)
     }
 
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the query [`Store::decision_page`] runs, one string per
+    /// plan line: for the benchmark, and for finding out why a filter is slow on a real database.
+    pub async fn explain_decision_page(
+        &self,
+        filter: &DecisionFilter,
+        after: Option<(Keyset, Direction)>,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        let mut q = page_query(true, SUMMARY_COLUMNS, filter, after, limit);
+        Ok(q.build_query_scalar()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// The next export batch: up to `limit` decisions older than `after`, with their events.
     pub async fn decision_export_batch(
         &self,
@@ -197,6 +220,7 @@ impl Store {
     ) -> StoreResult<Vec<ExportRow>> {
         let columns = format!("{SUMMARY_COLUMNS}, event::text AS event");
         let mut q = page_query(
+            false,
             &columns,
             filter,
             after.map(|k| (k, Direction::Older)),
@@ -262,8 +286,14 @@ mod tests {
             ts: DateTime::UNIX_EPOCH,
             decision_id: Uuid::nil(),
         };
-        let sql =
-            page_query("decision_id", &filter, Some((keyset, Direction::Newer)), 5).into_string();
+        let sql = page_query(
+            false,
+            "decision_id",
+            &filter,
+            Some((keyset, Direction::Newer)),
+            5,
+        )
+        .into_string();
         assert_eq!(
             sql,
             "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
