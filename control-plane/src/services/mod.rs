@@ -6,3 +6,4 @@ pub mod channels;
 pub mod diff;
 pub mod ingest;
 pub mod push;
+pub mod rollout;

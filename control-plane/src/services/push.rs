@@ -267,8 +267,9 @@ pub async fn push(state: &AppState, request: PushRequest<'_>) -> Result<PushOutc
     })
 }
 
-/// Writes revision, sequence, content digest and source into the manifest, then signs.
-fn stamp_and_sign(
+/// Writes revision, sequence, content digest and source into the manifest, then signs (also
+/// used by rollback to re-issue old content).
+pub(crate) fn stamp_and_sign(
     state: &AppState,
     bundle: Bundle,
     revision: &str,

@@ -7,10 +7,12 @@ use thiserror::Error;
 
 pub mod agents;
 pub mod audit;
+pub mod console;
 pub mod logs;
 pub mod personas;
 pub mod publications;
 pub mod revisions;
+pub mod rollouts;
 pub mod stats;
 pub mod tokens;
 
@@ -51,8 +53,24 @@ impl From<sqlx::Error> for StoreError {
                         detail: "a concurrent push stored this revision first; retry".into(),
                     }
                 }
+                "rollouts_one_active" => StoreError::Conflict {
+                    detail: "the channel already has an active rollout; promote or abort it first"
+                        .into(),
+                },
+                "rollouts_percentage_check" => StoreError::Invalid {
+                    detail: "percentage must be between 1 and 100".into(),
+                },
+                "agent_pins_agent_check" => StoreError::Invalid {
+                    detail: "agent ids are 1–256 characters".into(),
+                },
                 "api_tokens_agent_persona_check" => StoreError::Invalid {
                     detail: "agent tokens need a persona; other roles must not have one".into(),
+                },
+                "console_users_name_key" => StoreError::Conflict {
+                    detail: "a console user with this name already exists".into(),
+                },
+                "console_users_name_check" => StoreError::Invalid {
+                    detail: "user names are 1–63 characters of `a-z`, `0-9`, `.`, `_` and `-`, starting with a letter".into(),
                 },
                 "api_tokens_role_check" => StoreError::Invalid {
                     detail: "role must be one of admin, publisher, auditor, agent".into(),

@@ -44,13 +44,56 @@ pub struct RevisionBundle {
     pub bundle: Vec<u8>,
 }
 
-/// The revision a channel points at, without the bytes (cheap, for ETag checks).
+/// The revision a channel points at, without the bytes (cheap, for ETag checks), with what
+/// else decides per-agent assignment: the channel's active rollout and the persona's pins. It
+/// is cached as one unit by `BundleWatch`, so every rollout or pin change NOTIFYs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelHead {
     pub revision_id: i64,
     pub revision: String,
     pub sequence: i64,
     pub bundle_digest: String,
+    /// The channel's active rollout, if any.
+    pub rollout: Option<RolloutHead>,
+    /// Agents of the persona pinned to a revision (few; shared, not copied, by cache hits).
+    #[serde(skip)]
+    pub pins: std::sync::Arc<Vec<PinHead>>,
+}
+
+/// One revision, as assignment needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevisionRef {
+    pub revision_id: i64,
+    pub revision: String,
+    pub sequence: i64,
+    pub bundle_digest: String,
+}
+
+/// An active rollout: `candidate` for agents whose bucket is below `percentage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutHead {
+    pub id: i64,
+    pub percentage: i32,
+    pub candidate: RevisionRef,
+}
+
+/// One agent pinned to one revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinHead {
+    pub agent_id: String,
+    pub revision: RevisionRef,
+}
+
+impl ChannelHead {
+    /// The channel's own revision.
+    pub fn revision_ref(&self) -> RevisionRef {
+        RevisionRef {
+            revision_id: self.revision_id,
+            revision: self.revision.clone(),
+            sequence: self.sequence,
+            bundle_digest: self.bundle_digest.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -246,14 +289,15 @@ impl Store {
         .unwrap_or(false))
     }
 
+    /// The channel's revision with its active rollout and the persona's pins.
     pub async fn channel_head(
         &self,
         persona: &str,
         channel: &str,
     ) -> StoreResult<Option<ChannelHead>> {
-        Ok(sqlx::query_as!(
-            ChannelHead,
-            r#"SELECT r.id AS revision_id, r.revision, r.sequence, r.bundle_digest
+        let Some(row) = sqlx::query!(
+            r#"SELECT c.id AS channel_id, c.persona_id, r.id AS revision_id, r.revision,
+                      r.sequence, r.bundle_digest
                FROM channels c JOIN personas p ON p.id = c.persona_id
                JOIN revisions r ON r.id = c.revision_id
                WHERE p.name = $1 AND c.name = $2"#,
@@ -261,7 +305,56 @@ impl Store {
             channel
         )
         .fetch_optional(&self.pool)
-        .await?)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let rollout = sqlx::query!(
+            r#"SELECT o.id, o.percentage, r.id AS revision_id, r.revision, r.sequence,
+                      r.bundle_digest
+               FROM rollouts o JOIN revisions r ON r.id = o.candidate_id
+               WHERE o.channel_id = $1 AND o.state = 'active'"#,
+            row.channel_id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|o| RolloutHead {
+            id: o.id,
+            percentage: o.percentage,
+            candidate: RevisionRef {
+                revision_id: o.revision_id,
+                revision: o.revision,
+                sequence: o.sequence,
+                bundle_digest: o.bundle_digest,
+            },
+        });
+        let pins = sqlx::query!(
+            r#"SELECT a.agent_id, r.id AS revision_id, r.revision, r.sequence, r.bundle_digest
+               FROM agent_pins a JOIN revisions r ON r.id = a.revision_id
+               WHERE a.persona_id = $1 ORDER BY a.agent_id"#,
+            row.persona_id
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|p| PinHead {
+            agent_id: p.agent_id,
+            revision: RevisionRef {
+                revision_id: p.revision_id,
+                revision: p.revision,
+                sequence: p.sequence,
+                bundle_digest: p.bundle_digest,
+            },
+        })
+        .collect();
+        Ok(Some(ChannelHead {
+            revision_id: row.revision_id,
+            revision: row.revision,
+            sequence: row.sequence,
+            bundle_digest: row.bundle_digest,
+            rollout,
+            pins: std::sync::Arc::new(pins),
+        }))
     }
 
     pub async fn channels(&self, persona: &str) -> StoreResult<Vec<Channel>> {

@@ -5,9 +5,11 @@ use axum::Router;
 use crate::app::AppState;
 
 pub mod decisions;
+mod channels;
 mod keys;
 mod personas;
 mod revisions;
+mod rollouts;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -15,4 +17,6 @@ pub fn routes() -> Router<AppState> {
         .merge(revisions::routes())
         .merge(keys::routes())
         .merge(decisions::routes())
+        .merge(channels::routes())
+        .merge(rollouts::routes())
 }

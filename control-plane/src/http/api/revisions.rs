@@ -1,4 +1,4 @@
-//! Revisions: push, list, show, download, diff; channels.
+//! Revisions: push, list, show, download, diff (channels: `channels.rs`).
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -28,7 +28,6 @@ pub fn routes() -> Router<AppState> {
             get(download),
         )
         .route("/api/v1/personas/{persona}/diff", get(diff_revisions))
-        .route("/api/v1/personas/{persona}/channels", get(channels))
 }
 
 /// Source metadata headers a CI push may send (`Regent-Source-Commit: 3f2a…`).
@@ -222,16 +221,4 @@ async fn diff_revisions(
     };
     let (a, b) = (read(&from.bundle)?, read(&to.bundle)?);
     Ok(Json(diff::diff(&from.revision, &a, &to.revision, &b)))
-}
-
-async fn channels(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(persona): Path<String>,
-) -> ApiResult<Json<Value>> {
-    auth.require_reader()?;
-    state.store.persona(&persona).await?;
-    Ok(Json(
-        json!({ "channels": state.store.channels(&persona).await? }),
-    ))
 }

@@ -12,16 +12,15 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
-use crate::store::revisions::ChannelHead;
 
-/// The channel an agent follows when nothing else says.
-pub const DEFAULT_CHANNEL: &str = "prod";
+pub use crate::services::rollout::{Assigned, DEFAULT_CHANNEL};
 
 /// The media type that keeps OPA in long-polling mode.
 const LONG_POLL_TYPE: &str = "application/vnd.openpolicyagent.bundles";
 
-/// Regent agents may name themselves so the server can use their registered channel.
-const AGENT_ID_HEADER: &str = "x-regent-agent-id";
+/// Regent agents may name themselves so the server can use their registered channel, their
+/// rollout bucket and their pin.
+pub const AGENT_ID_HEADER: &str = "x-regent-agent-id";
 
 #[derive(Debug, Deserialize)]
 pub(super) struct BundleQuery {
@@ -29,16 +28,10 @@ pub(super) struct BundleQuery {
     agent: Option<String>,
 }
 
-/// What a caller should run.
-#[derive(Debug, Clone)]
-pub struct Assigned {
-    pub channel: String,
-    pub head: ChannelHead,
-}
-
-/// The revision of `persona` assigned to this caller: the revision of the channel it follows
-/// (`?channel=`, else the agent's registered channel, else `prod`). The rollout issue replaces
-/// this with per-agent assignment; keep every lookup here.
+/// The revision of `persona` assigned to this caller — THE place deciding what an agent runs:
+/// on the channel it follows (`?channel=`, else the agent's registered channel, else `prod`),
+/// its pin, else the active rollout's candidate if its bucket is in, else the channel's
+/// revision. A caller without an agent id (stock OPA) gets the channel's revision.
 pub async fn assigned_revision(
     state: &AppState,
     _principal: &Principal,
@@ -46,20 +39,10 @@ pub async fn assigned_revision(
     channel: Option<&str>,
     agent_id: Option<&str>,
 ) -> ApiResult<Assigned> {
-    let channel = match (channel, agent_id) {
-        (Some(channel), _) => channel.to_owned(),
-        (None, Some(agent_id)) => state
-            .store
-            .agent_channel(agent_id)
-            .await?
-            .unwrap_or_else(|| DEFAULT_CHANNEL.to_owned()),
-        (None, None) => DEFAULT_CHANNEL.to_owned(),
-    };
-    match state.bundles.head(&state.store, persona, &channel).await? {
-        Some(head) => Ok(Assigned { channel, head }),
+    match crate::services::rollout::assigned(state, persona, channel, agent_id).await? {
+        Some(assigned) => Ok(assigned),
         None => {
-            // Unknown persona → 404 naming it; known persona → its channel is empty.
-            state.store.persona(persona).await?;
+            let channel = channel.unwrap_or(DEFAULT_CHANNEL);
             Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no_revision",
@@ -91,7 +74,8 @@ pub(super) async fn get_bundle(
     let agent_id = query
         .agent
         .as_deref()
-        .or_else(|| headers.get(AGENT_ID_HEADER).and_then(|v| v.to_str().ok()));
+        .or_else(|| headers.get(AGENT_ID_HEADER).and_then(|v| v.to_str().ok()))
+        .filter(|id| !id.is_empty());
     let wait = prefer_wait(&headers).map(|n| n.min(state.config.limits.max_long_poll_seconds));
     let lookup = || {
         assigned_revision(
@@ -108,7 +92,7 @@ pub(super) async fn get_bundle(
     let mut assigned = lookup().await?;
     if let (Some(wait), Some(subscription)) = (wait, subscription.as_mut()) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-        while etag_matches(&headers, &assigned.head.bundle_digest) {
+        while etag_matches(&headers, &assigned.revision.bundle_digest) {
             tokio::select! {
                 () = subscription.changed() => {}
                 () = tokio::time::sleep_until(deadline) => {
@@ -120,13 +104,13 @@ pub(super) async fn get_bundle(
             assigned = lookup().await?;
         }
     }
-    if etag_matches(&headers, &assigned.head.bundle_digest) {
+    if etag_matches(&headers, &assigned.revision.bundle_digest) {
         state.metrics.bundle_served(StatusCode::NOT_MODIFIED);
-        return Ok(not_modified(&assigned.head.bundle_digest));
+        return Ok(not_modified(&assigned.revision.bundle_digest));
     }
     let bundle = state
         .store
-        .revision_bundle_by_id(assigned.head.revision_id)
+        .revision_bundle_by_id(assigned.revision.revision_id)
         .await?;
     let content_type = if wait.is_some() {
         LONG_POLL_TYPE
