@@ -64,7 +64,10 @@ pub fn run(cmd: UsersCommand) -> CliResult {
                     .context("cannot read the password from stdin")?;
                 let password = line.trim_end_matches(['\r', '\n']).to_owned();
                 if password.chars().count() < MIN_PASSWORD_CHARS {
-                    return Err(anyhow!("the password is too short: use at least {MIN_PASSWORD_CHARS} characters").into());
+                    return Err(anyhow!(
+                        "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
+                    )
+                    .into());
                 }
                 (password, false)
             } else {

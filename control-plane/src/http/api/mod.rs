@@ -4,8 +4,8 @@ use axum::Router;
 
 use crate::app::AppState;
 
-pub mod decisions;
 mod channels;
+pub mod decisions;
 mod keys;
 mod personas;
 mod revisions;

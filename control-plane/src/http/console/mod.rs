@@ -35,6 +35,7 @@ use axum::routing::{self, MethodRouter};
 use crate::app::AppState;
 
 pub mod assets;
+pub mod audit;
 pub mod error;
 pub mod layout;
 pub mod overview;
@@ -72,7 +73,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/{*rest}", routing::get(not_found))
         .merge(sign_in::routes())
         .merge(overview::routes())
-        .merge(rollout::routes());
+        .merge(rollout::routes())
+        .merge(audit::routes());
     for (path, handler) in mutations() {
         router = router.route(path, handler);
     }

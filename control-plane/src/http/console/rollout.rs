@@ -159,9 +159,7 @@ async fn channel_status(
         .into_iter()
         .find(|c| c.name == channel)
         .ok_or_else(|| {
-            ConsoleError::not_found(format!(
-                "persona `{persona}` has no channel `{channel}`"
-            ))
+            ConsoleError::not_found(format!("persona `{persona}` has no channel `{channel}`"))
         })
 }
 
@@ -246,7 +244,11 @@ fn require_revision(form: &ActionForm) -> ConsoleResult<&str> {
 }
 
 /// The sentences of the confirmation page; refuses what cannot work before asking.
-fn describe(action: Action, status: &ChannelStatus, form: &ActionForm) -> ConsoleResult<Vec<String>> {
+fn describe(
+    action: Action,
+    status: &ChannelStatus,
+    form: &ActionForm,
+) -> ConsoleResult<Vec<String>> {
     let name = &status.name;
     let current = status.revision.clone().unwrap_or_else(|| "nothing".into());
     let agents = status.agents.total;
@@ -273,7 +275,9 @@ fn describe(action: Action, status: &ChannelStatus, form: &ActionForm) -> Consol
         Action::Percentage => {
             let percentage = parse_percentage(&form.percentage)?;
             let Some(r) = rollout else {
-                return Err(ConsoleError::conflict(format!("channel `{name}` has no active canary")));
+                return Err(ConsoleError::conflict(format!(
+                    "channel `{name}` has no active canary"
+                )));
             };
             vec![format!(
                 "Change the canary of `{}` on `{name}` from {}% to {percentage}% of {agents} agent(s).",
@@ -282,16 +286,26 @@ fn describe(action: Action, status: &ChannelStatus, form: &ActionForm) -> Consol
         }
         Action::Promote => {
             let Some(r) = rollout else {
-                return Err(ConsoleError::conflict(format!("channel `{name}` has no active canary")));
+                return Err(ConsoleError::conflict(format!(
+                    "channel `{name}` has no active canary"
+                )));
             };
             vec![
-                format!("Channel `{name}` moves from `{current}` to `{}`.", r.candidate),
-                format!("All {agents} agent(s) on `{name}` get `{}`; the channel's OCI tag moves with it.", r.candidate),
+                format!(
+                    "Channel `{name}` moves from `{current}` to `{}`.",
+                    r.candidate
+                ),
+                format!(
+                    "All {agents} agent(s) on `{name}` get `{}`; the channel's OCI tag moves with it.",
+                    r.candidate
+                ),
             ]
         }
         Action::Abort => {
             let Some(r) = rollout else {
-                return Err(ConsoleError::conflict(format!("channel `{name}` has no active canary")));
+                return Err(ConsoleError::conflict(format!(
+                    "channel `{name}` has no active canary"
+                )));
             };
             vec![format!(
                 "End the canary of `{}`: the {}% in the canary go back to `{current}`.",
@@ -308,8 +322,12 @@ fn describe(action: Action, status: &ChannelStatus, form: &ActionForm) -> Consol
                 ));
             }
             vec![
-                format!("Re-issue the content of `{revision}` as a new, higher revision of the persona."),
-                format!("Channel `{name}` moves from `{current}` to that new revision; all {agents} agent(s) converge to it."),
+                format!(
+                    "Re-issue the content of `{revision}` as a new, higher revision of the persona."
+                ),
+                format!(
+                    "Channel `{name}` moves from `{current}` to that new revision; all {agents} agent(s) converge to it."
+                ),
             ]
         }
         Action::Freeze => vec![format!(
