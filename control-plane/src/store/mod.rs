@@ -6,6 +6,7 @@ use sqlx::postgres::PgPoolOptions;
 use thiserror::Error;
 
 pub mod agents;
+pub mod audit;
 pub mod console;
 pub mod logs;
 pub mod personas;

@@ -35,6 +35,7 @@ use axum::routing::{self, MethodRouter};
 use crate::app::AppState;
 
 pub mod assets;
+pub mod audit;
 pub mod error;
 pub mod fleet;
 pub mod layout;
@@ -76,7 +77,8 @@ pub fn routes() -> Router<AppState> {
         .merge(overview::routes())
         .merge(rollout::routes())
         .merge(persona::routes())
-        .merge(fleet::routes());
+        .merge(fleet::routes())
+        .merge(audit::routes());
     for (path, handler) in mutations() {
         router = router.route(path, handler);
     }
