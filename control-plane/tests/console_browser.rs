@@ -1,9 +1,10 @@
 //! A real headless Chromium drives the real server (in-process on 127.0.0.1:0, real Postgres)
 //! through chromedriver's W3C WebDriver HTTP API: sign in, start a canary, promote, roll back,
-//! and browse the overview, persona, fleet and event pages. Screenshots go to
-//! `target/screenshots/`.
+//! browse the overview, persona, fleet and event pages, then the audit log: filter it, open one
+//! decision and follow it to the exact policy revision. Screenshots go to `target/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit_fixtures;
 mod common;
 #[path = "common/rollout.rs"]
 mod helpers;
@@ -343,6 +344,42 @@ async fn chromium_signs_in_and_runs_a_canary_promotion_and_rollback(pool: PgPool
         ))
         .await;
     browser.screenshot("11-diff").await;
+
+    // The audit log: decisions logged by the agents, filtered to denials, one opened.
+    let mut decisions = audit_fixtures::generate(40);
+    for (i, d) in decisions.iter_mut().enumerate() {
+        d.persona = "tiny-bot".into();
+        d.agent = fleet.ids[i % fleet.ids.len()].clone();
+        d.revision = if i % 2 == 0 {
+            v1.clone()
+        } else {
+            "tiny-bot-3".into()
+        };
+    }
+    audit_fixtures::store(&test, &decisions).await;
+    let denied = decisions.iter().filter(|d| !d.allow).count();
+    browser.click("nav a[href=\"/console/audit\"]").await;
+    assert_eq!(
+        browser.count("tr.decision-row").await,
+        40,
+        "one page holds them all"
+    );
+    browser.fill("#f-persona", "tiny-bot").await;
+    browser.click("#f-allow option[value=deny]").await;
+    browser.click("#f-apply").await;
+    browser.find("#f-allow option[value=deny][selected]").await;
+    assert!(browser.url().await.contains("allow=deny"));
+    assert_eq!(browser.count("tr.decision-row").await, denied);
+    assert_eq!(browser.count("tr.decision-row .badge-ok").await, 0);
+    browser.screenshot("12-audit-filtered").await;
+    browser.click("tr.decision-row a.decision-link").await;
+    browser.find("#decision-facts").await;
+    assert!(browser.url().await.contains("/console/audit/"));
+    assert!(!browser.text("#decision-input").await.is_empty());
+    browser.screenshot("13-decision").await;
+    let revision = browser.text("#revision-link").await;
+    browser.click("#revision-link").await;
+    assert_eq!(browser.text("main h1").await, revision);
 
     // Sign out: the console is closed again.
     browser.click("form.sign-out button").await;
