@@ -7,7 +7,7 @@
 //!    empty states) are in `web/templates/macros.html`: `{% import "macros.html" as m %}`,
 //!    then `{% call m::time(ts) %}{% endcall %}` (askama 0.16 needs the `endcall`).
 //! 2. Add `http/console/<page>.rs` with the page struct next to its handler:
-//!    ```ignore
+//!    ```text
 //!    #[derive(Template, WebTemplate)]
 //!    #[template(path = "<page>.html")]
 //!    pub struct MyPage { pub chrome: Chrome, /* what the page shows */ }
