@@ -3,7 +3,7 @@
 # Debian packages the test suite needs beyond Rust and a C compiler (aws-lc builds with cc):
 # PostgreSQL (server binaries for a private cluster, psql), the CNCF registry and skopeo.
 # Later suites add Chromium here.
-TEST_PACKAGES=(ca-certificates postgresql docker-registry skopeo)
+TEST_PACKAGES=(ca-certificates postgresql docker-registry skopeo chromium chromium-driver)
 # What `scripts/run.sh` (regent up) needs: PostgreSQL server binaries, the local registry.
 RUN_PACKAGES=(ca-certificates postgresql docker-registry)
 

@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::health::routes())
         .merge(http::api::routes())
         .merge(http::opa::routes())
+        .merge(http::console::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(

@@ -152,6 +152,28 @@ impl Default for PublishConfig {
     }
 }
 
+/// The web console's session cookie.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Mark the session cookie `Secure`. Default: on when `public_url` is `https://…`.
+    pub cookie_secure: Option<bool>,
+    /// A session unused for this long ends, minutes.
+    pub session_idle_minutes: u32,
+    /// A session ends this long after sign-in whatever the activity, hours.
+    pub session_max_hours: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            cookie_secure: None,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -175,6 +197,7 @@ pub struct Config {
     pub publish: PublishConfig,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    pub console: ConsoleConfig,
 }
 
 impl Default for Config {
@@ -191,6 +214,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             publish: PublishConfig::default(),
             log_format: "text".into(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -250,6 +274,25 @@ impl Config {
         if let Some(v) = get("REGENT_LOG_FORMAT") {
             self.log_format = v;
         }
+        if let Some(v) = get("REGENT_CONSOLE_COOKIE_SECURE") {
+            self.console.cookie_secure = Some(matches!(v.as_str(), "1" | "true" | "yes"));
+        }
+        for (var, field) in [
+            (
+                "REGENT_CONSOLE_SESSION_IDLE_MINUTES",
+                &mut self.console.session_idle_minutes,
+            ),
+            (
+                "REGENT_CONSOLE_SESSION_MAX_HOURS",
+                &mut self.console.session_max_hours,
+            ),
+        ] {
+            if let Some(v) = get(var) {
+                *field = v
+                    .parse()
+                    .map_err(|e| parse_err(var, format!("`{v}` is not a whole number: {e}")))?;
+            }
+        }
         if let Some(v) = get("REGENT_REGISTRY") {
             // `name=host[/prefix]`, plain HTTP allowed for loopback hosts only.
             let (name, rest) = v.split_once('=').unwrap_or(("default", v.as_str()));
@@ -293,6 +336,12 @@ impl Config {
                 ),
             });
         }
+        if self.console.session_idle_minutes == 0 || self.console.session_max_hours == 0 {
+            return Err(ConfigError::Invalid {
+                field: "console".into(),
+                detail: "`session_idle_minutes` and `session_max_hours` must be at least 1".into(),
+            });
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {
                 field: "log_format".into(),
@@ -309,6 +358,13 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    /// Whether the console's session cookie carries `Secure`.
+    pub fn console_cookie_secure(&self) -> bool {
+        self.console
+            .cookie_secure
+            .unwrap_or_else(|| self.public_url().starts_with("https://"))
     }
 
     pub fn max_long_poll(&self) -> Duration {

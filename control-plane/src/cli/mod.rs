@@ -13,6 +13,7 @@ mod push;
 mod rollout;
 pub mod server;
 mod up;
+mod users;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +52,9 @@ enum Command {
     /// Create, revoke and list API tokens (talks to the database directly).
     #[command(subcommand)]
     Tokens(server::TokensCommand),
+    /// Create and disable console user accounts (talks to the database directly).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Start the whole stack: embedded Postgres, local registry, server, personas pushed.
     Up(up::UpArgs),
     /// Run only the private PostgreSQL and print its URL (for scripts/test.sh).
@@ -94,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => server::serve(&args),
         Command::Migrate(args) => server::migrate(&args),
         Command::Tokens(cmd) => server::tokens(cmd),
+        Command::Users(cmd) => users::run(cmd),
         Command::Up(args) => up::up(&args),
         Command::DevPostgres(args) => up::dev_postgres(&args),
     };

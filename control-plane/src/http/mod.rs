@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod opa;

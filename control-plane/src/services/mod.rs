@@ -1,5 +1,6 @@
 //! Domain services between the HTTP edge and the store.
 
+pub mod audit;
 pub mod bundles;
 pub mod channels;
 pub mod diff;

@@ -6,6 +6,8 @@ use sqlx::postgres::PgPoolOptions;
 use thiserror::Error;
 
 pub mod agents;
+pub mod audit;
+pub mod console;
 pub mod logs;
 pub mod personas;
 pub mod publications;
@@ -63,6 +65,12 @@ impl From<sqlx::Error> for StoreError {
                 },
                 "api_tokens_agent_persona_check" => StoreError::Invalid {
                     detail: "agent tokens need a persona; other roles must not have one".into(),
+                },
+                "console_users_name_key" => StoreError::Conflict {
+                    detail: "a console user with this name already exists".into(),
+                },
+                "console_users_name_check" => StoreError::Invalid {
+                    detail: "user names are 1–63 characters of `a-z`, `0-9`, `.`, `_` and `-`, starting with a letter".into(),
                 },
                 "api_tokens_role_check" => StoreError::Invalid {
                     detail: "role must be one of admin, publisher, auditor, agent".into(),

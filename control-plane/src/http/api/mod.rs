@@ -5,6 +5,7 @@ use axum::Router;
 use crate::app::AppState;
 
 mod channels;
+pub mod decisions;
 mod keys;
 mod personas;
 mod revisions;
@@ -15,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .merge(personas::routes())
         .merge(revisions::routes())
         .merge(keys::routes())
+        .merge(decisions::routes())
         .merge(channels::routes())
         .merge(rollouts::routes())
 }

@@ -1,0 +1,349 @@
+//! `GET /api/v1/decisions[/{id}]`: every filter alone and combined, keyset pages without gaps or
+//! duplicates in both directions, time zones, precise errors, and who may read.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod audit_fixtures;
+mod common;
+
+use audit_fixtures::{Decision, base_time, enc, generate, ids, list_order, store};
+use axum::http::StatusCode;
+use chrono::Duration;
+use common::{TestApp, assert_problem, body_json};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn list(app: &TestApp, query: &str) -> Value {
+    let response = app
+        .get(&format!("/api/v1/decisions?{query}"), &app.auditor)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    body_json(response).await
+}
+
+fn expected(all: &[Decision], keep: impl Fn(&Decision) -> bool) -> Vec<Uuid> {
+    let kept: Vec<Decision> = all.iter().filter(|d| keep(d)).cloned().collect();
+    list_order(&kept)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn each_filter_alone_and_combined_selects_exactly_its_decisions(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let all = generate(120);
+    store(&app, &all).await;
+    let at = |minutes: i64| base_time() - Duration::minutes(minutes);
+    let from = at(60).to_rfc3339();
+    let to = at(20).to_rfc3339();
+    let cases: Vec<(String, Vec<Uuid>)> = vec![
+        ("".into(), expected(&all, |_| true)),
+        (
+            "persona=it-bot".into(),
+            expected(&all, |d| d.persona == "it-bot"),
+        ),
+        (
+            "agent=agent-3".into(),
+            expected(&all, |d| d.agent == "agent-3"),
+        ),
+        ("user=user-5".into(), expected(&all, |d| d.user == "user-5")),
+        (
+            "tool=merge_pr".into(),
+            expected(&all, |d| d.tool == "merge_pr"),
+        ),
+        ("allow=deny".into(), expected(&all, |d| !d.allow)),
+        ("allow=true".into(), expected(&all, |d| d.allow)),
+        (
+            "revision=dev-bot-2".into(),
+            expected(&all, |d| d.revision == "dev-bot-2"),
+        ),
+        (
+            format!("from={}&to={}", enc(&from), enc(&to)),
+            expected(&all, |d| d.ts >= at(60) && d.ts < at(20)),
+        ),
+        // Case-insensitive, and `%`/`_` match literally rather than as wildcards.
+        (
+            "q=HR-ADMIN".into(),
+            expected(&all, |d| d.reasons[0].0 == "salary_requires_hr_admin"),
+        ),
+        (
+            "q=50%25_of".into(),
+            expected(&all, |d| d.reasons[0].0 == "outside_hours"),
+        ),
+        ("q=50%25%25".into(), vec![]),
+        (
+            format!(
+                "persona=hr-bot&allow=deny&tool=lookup_employee&from={}&q=salary",
+                enc(&from)
+            ),
+            expected(&all, |d| {
+                d.persona == "hr-bot"
+                    && !d.allow
+                    && d.tool == "lookup_employee"
+                    && d.ts >= at(60)
+                    && d.reasons[0].0.starts_with("salary")
+            }),
+        ),
+        (
+            "persona=it-bot&user=user-5&agent=agent-3".into(),
+            expected(&all, |d| {
+                d.persona == "it-bot" && d.user == "user-5" && d.agent == "agent-3"
+            }),
+        ),
+        ("persona=nobody".into(), vec![]),
+    ];
+    for (query, want) in cases {
+        let body = list(&app, &format!("{query}&limit=500")).await;
+        assert_eq!(ids(&body), want, "query `{query}`");
+        assert!(body["next_cursor"].is_null(), "{query}");
+    }
+    // The combined case is not vacuous.
+    let body = list(&app, "persona=hr-bot&allow=deny&q=salary&limit=500").await;
+    assert!(!ids(&body).is_empty());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn keyset_pages_cover_every_decision_once_forwards_and_backwards(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let all = generate(300);
+    store(&app, &all).await;
+    let want = list_order(&all);
+
+    let mut pages: Vec<Vec<Uuid>> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=7&cursor={c}"),
+            None => "limit=7".into(),
+        };
+        let body = list(&app, &query).await;
+        assert_eq!(body["previous_cursor"].is_null(), cursor.is_none());
+        pages.push(ids(&body));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages.len() < 100, "pagination does not end");
+    }
+    assert_eq!(pages.len(), 300usize.div_ceil(7));
+    assert_eq!(
+        pages.concat(),
+        want,
+        "forward pages have gaps or duplicates"
+    );
+
+    // Back from the last page with `previous`: the same pages in reverse.
+    let last = pages.last().unwrap().clone();
+    let mut body = list(&app, &format!("limit=7&cursor={}", cursor.unwrap())).await;
+    assert_eq!(ids(&body), last);
+    let mut back = vec![ids(&body)];
+    while let Some(previous) = body["previous_cursor"].as_str() {
+        body = list(&app, &format!("limit=7&cursor={previous}")).await;
+        back.push(ids(&body));
+        assert!(back.len() < 100, "backward pagination does not end");
+    }
+    back.reverse();
+    // Going back re-aligns to full pages from the newest, so the first page is full.
+    assert_eq!(back.concat(), want);
+    assert_eq!(back[0], pages[0]);
+
+    // Filters are applied on every page.
+    let deny = expected(&all, |d| !d.allow);
+    let first = list(&app, "allow=deny&limit=40").await;
+    let second = list(
+        &app,
+        &format!(
+            "allow=deny&limit=40&cursor={}",
+            first["next_cursor"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!([ids(&first), ids(&second)].concat(), deny[..80].to_vec());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn time_bounds_honour_their_offset_or_tz(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let all = generate(120);
+    store(&app, &all).await;
+    // base_time is 12:00Z; 11:30Z .. 11:50Z written three ways.
+    let want = expected(&all, |d| {
+        d.ts >= base_time() - Duration::minutes(30) && d.ts < base_time() - Duration::minutes(10)
+    });
+    assert!(!want.is_empty());
+    for query in [
+        "from=2026-11-20T11:30:00Z&to=2026-11-20T11:50:00Z",
+        "from=2026-11-20T12:30:00%2B01:00&to=2026-11-20T12:50:00%2B01:00",
+        "from=2026-11-20T06:30:00-05:00&to=2026-11-20T06:50:00-05:00",
+        "from=2026-11-20T17:00&to=2026-11-20T17:20&tz=%2B05:30",
+    ] {
+        let body = list(&app, &format!("{query}&limit=500")).await;
+        assert_eq!(ids(&body), want, "{query}");
+    }
+    // Timestamps come back in UTC with the offset spelled out.
+    let body = list(&app, "limit=1").await;
+    let ts = body["decisions"][0]["timestamp"].as_str().unwrap();
+    assert_eq!(ts, "2026-11-20T11:59:00.000000Z");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bad_queries_are_refused_with_the_parameter_named(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let cases = [
+        (
+            "persnoa=hr-bot",
+            StatusCode::BAD_REQUEST,
+            "unknown_filter",
+            "persnoa",
+        ),
+        (
+            "persona=a&persona=b",
+            StatusCode::BAD_REQUEST,
+            "repeated_filter",
+            "persona",
+        ),
+        (
+            "from=yesterday",
+            StatusCode::BAD_REQUEST,
+            "invalid_time",
+            "from",
+        ),
+        (
+            "to=2026-11-20T10:00",
+            StatusCode::BAD_REQUEST,
+            "invalid_time",
+            "to",
+        ),
+        (
+            "to=2026-13-20T10:00:00Z",
+            StatusCode::BAD_REQUEST,
+            "invalid_time",
+            "to",
+        ),
+        (
+            "tz=Europe/Paris&from=2026-11-20T10:00",
+            StatusCode::BAD_REQUEST,
+            "invalid_time",
+            "tz",
+        ),
+        (
+            "allow=maybe",
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            "allow",
+        ),
+        ("limit=0", StatusCode::BAD_REQUEST, "invalid_limit", "limit"),
+        (
+            "limit=501",
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+            "limit",
+        ),
+        (
+            "limit=ten",
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+            "limit",
+        ),
+        (
+            "cursor=not-a-cursor",
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            "cursor",
+        ),
+        (
+            "from=2026-11-20T10:00:00Z&to=2026-11-20T10:00:00Z",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_time_range",
+            "to",
+        ),
+    ];
+    for (query, status, code, parameter) in cases {
+        let response = app
+            .get(&format!("/api/v1/decisions?{query}"), &app.auditor)
+            .await;
+        let body = assert_problem(response, status, code).await;
+        assert_eq!(body["parameter"], parameter, "{query}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{parameter}`")),
+            "{query}: {body}"
+        );
+    }
+    let long = "x".repeat(201);
+    let response = app
+        .get(&format!("/api/v1/decisions?q={long}"), &app.auditor)
+        .await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "invalid_filter").await;
+
+    let response = app.get("/api/v1/decisions/42", &app.auditor).await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "invalid_decision_id").await;
+    let response = app
+        .get(
+            &format!("/api/v1/decisions/{}", Uuid::new_v4()),
+            &app.auditor,
+        )
+        .await;
+    assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn readers_see_decisions_and_agents_do_not(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let all = generate(3);
+    store(&app, &all).await;
+    let agent = app.agent_token("hr-bot").await;
+    let one = format!("/api/v1/decisions/{}", all[0].id);
+    for uri in [
+        "/api/v1/decisions",
+        one.as_str(),
+        "/api/v1/decisions/export?format=csv",
+    ] {
+        for token in [&app.admin, &app.publisher, &app.auditor] {
+            assert_eq!(app.get(uri, token).await.status(), StatusCode::OK, "{uri}");
+        }
+        assert_problem(
+            app.get(uri, &agent).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        assert_problem(
+            app.get(uri, "nope").await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn one_decision_shows_input_result_reasons_and_obligations(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let all = generate(2);
+    store(&app, &all).await;
+    let allowed = all.iter().find(|d| d.allow).unwrap();
+    let response = app
+        .get(&format!("/api/v1/decisions/{}", allowed.id), &app.auditor)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(response).await;
+    assert_eq!(body["decision_id"], allowed.id.to_string());
+    assert_eq!(body["persona"], allowed.persona);
+    assert_eq!(body["agent_id"], allowed.agent);
+    assert_eq!(body["user_id"], allowed.user);
+    assert_eq!(body["tool"], allowed.tool);
+    assert_eq!(body["allow"], true);
+    assert_eq!(body["revision"], allowed.revision);
+    assert_eq!(body["revision_sequence"], 42);
+    assert_eq!(body["reasons"][0]["code"], "allowed");
+    assert_eq!(body["obligations"][0]["kind"], "redact");
+    assert_eq!(body["input"]["action"]["tool"]["args"], allowed.args);
+    assert_eq!(body["result"]["allow"], true);
+    assert_eq!(
+        body["timestamp"],
+        allowed
+            .ts
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    );
+}
