@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 - <<'PY'
+# Any python3 with PyYAML: the one on PATH, else Debian's (package python3-yaml).
+py=python3
+"$py" -c 'import yaml' 2>/dev/null || py=/usr/bin/python3
+"$py" -c 'import yaml' 2>/dev/null || { echo "error: PyYAML not found: apt-get install python3-yaml" >&2; exit 1; }
+"$py" - <<'PY'
 import pathlib, sys, yaml
 bad = 0
 for path in sorted(pathlib.Path("deploy").rglob("*.yaml")):

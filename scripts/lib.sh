@@ -1,9 +1,9 @@
 # Shared helpers for scripts/test.sh and scripts/run.sh. Sourced, not executed.
 
 # Debian packages the test suite needs beyond Rust and a C compiler (aws-lc builds with cc):
-# PostgreSQL (server binaries for a private cluster, psql), the CNCF registry and skopeo.
-# Later suites add Chromium here.
-TEST_PACKAGES=(ca-certificates postgresql docker-registry skopeo chromium chromium-driver)
+# PostgreSQL (server binaries for a private cluster, psql), the CNCF registry and skopeo, Chromium
+# and its driver for the console test, PyYAML for the deploy/ checks (systemd-analyze and kubectl are used when present).
+TEST_PACKAGES=(ca-certificates postgresql docker-registry skopeo chromium chromium-driver python3-yaml)
 # What `scripts/run.sh` (regent up) needs: PostgreSQL server binaries, the local registry.
 RUN_PACKAGES=(ca-certificates postgresql docker-registry)
 

@@ -26,6 +26,9 @@ scripts/check-deps.sh
 # The agent builds the bundle crate without signing; make sure that configuration compiles.
 cargo check --locked -p regent-bundle --no-default-features
 
+step "deployment files"
+deploy/check.sh
+
 step "test database"
 provide_test_database
 
