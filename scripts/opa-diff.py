@@ -59,7 +59,11 @@ def main():
                 package = re.search(r"^package ([\w.]+)", source, re.M).group(1)
                 for rule in sorted(set(re.findall(r"^(test_\w+)", source, re.M))):
                     n_tests += 1
-                    if tests.eval_document(f"{package}.{rule}", {}) is not True:
+                    try:
+                        passed = tests.eval_document(f"{package}.{rule}", {}) is True
+                    except Exception:  # undefined (a failed test) or an evaluation error
+                        passed = False
+                    if not passed:
                         failed_tests.append(f"{package}.{rule}")
         tests.close()
         for name in failed_tests:

@@ -156,7 +156,13 @@ fn main() {
 /// Writes `<dir>/<persona>.bundle.json` (the bundle's modules, tests included, and data, for
 /// `scripts/opa-diff.py`) and
 /// `<dir>/<persona>.decisions.json` (every input with the interpreter's decision, or its error).
-fn dump(dir: &std::path::Path, persona: &str, template: &Engine, bundle: &Bundle, inputs: &[serde_json::Value]) {
+fn dump(
+    dir: &std::path::Path,
+    persona: &str,
+    template: &Engine,
+    bundle: &Bundle,
+    inputs: &[serde_json::Value],
+) {
     std::fs::create_dir_all(dir).unwrap();
     let modules: Vec<(String, String)> = bundle
         .modules
@@ -187,7 +193,11 @@ fn dump(dir: &std::path::Path, persona: &str, template: &Engine, bundle: &Bundle
         serde_json::to_vec(&decisions).unwrap(),
     )
     .unwrap();
-    println!("{persona}: {} decisions written to {}", decisions.len(), dir.display());
+    println!(
+        "{persona}: {} decisions written to {}",
+        decisions.len(),
+        dir.display()
+    );
 }
 
 fn to_value(json: &serde_json::Value) -> Value {
