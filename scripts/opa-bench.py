@@ -2,12 +2,14 @@
 """Persona bundles in OPA's Go engine: every case of cases.yaml gives the expected decision, and how many
 decisions per second one core makes, JSON conversion of input and result included.
 
-usage: scripts/opa-bench.py [--rounds N] [--regent PATH] [persona ...]      (default: all three personas)
+usage: scripts/opa-bench.py [--rounds N] [--regent PATH | --dump DIR] [persona ...]   (default: all three personas)
 
 Needs `pip install --ignore-requires-python opa-golib-python-bindings` (OPA as a Go c-shared library) and
 PyYAML. The bundle is built with `regent bundle build` (default `target/debug/regent`; build it with
 `cargo build -p regent-control-plane`), exactly as the control plane builds it; its `*_test.rego` modules
-are left out, as in the agent benchmarks. Figures are CPU time of the whole process (the Go runtime has
+are left out, as in the agent benchmarks. `--dump DIR` reads the bundle from `DIR/<persona>.bundle.json`
+instead, as written by `cargo run --release -p regent-bundle --example policy_cost -- <persona> --dump DIR`
+(same builder, no control-plane build needed). Figures are CPU time of the whole process (the Go runtime has
 threads of its own), so they are per core. The bindings alone cost ~110-160 us per call.
 """
 import argparse
@@ -52,11 +54,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--regent", default=str(ROOT / "target" / "debug" / "regent"))
+    parser.add_argument("--dump")
     parser.add_argument("personas", nargs="*", default=["hr-bot", "it-bot", "dev-bot"])
     args = parser.parse_args()
     ok = True
     for persona in args.personas:
-        modules, data = load_bundle(args.regent, persona)
+        if args.dump:
+            dumped = json.loads((pathlib.Path(args.dump) / f"{persona}.bundle.json").read_text())
+            modules = [(p, src) for p, src in dumped["modules"] if not p.endswith("_test.rego")]
+            data = dumped["data"]
+        else:
+            modules, data = load_bundle(args.regent, persona)
         engine = OpaEngine()
         for path, source in modules:
             engine.add_policy(path, source)

@@ -39,6 +39,19 @@ fn sample(persona: &str) -> AgentActionV1 {
         .unwrap()
 }
 
+/// Every case of the persona's `cases.yaml` that is a valid agent action, allowed and denied, in file order
+/// (the tiny persona: its one sample). Decisions over these are the persona's mixed workload.
+fn case_inputs(persona: &str) -> Vec<AgentActionV1> {
+    if persona == "tiny-bot" {
+        return vec![sample(persona)];
+    }
+    let file = cases::load(&bundles_dir().join(persona).join(cases::CASES_FILE)).unwrap();
+    file.cases
+        .iter()
+        .filter_map(|c| AgentActionV1::from_value(c.input.clone()).ok())
+        .collect()
+}
+
 fn bundle(persona: &str, sequence: u64, key: &SigningKey) -> Vec<u8> {
     if persona == "tiny-bot" {
         marker_bundle("tiny-bot", sequence, &format!("m-{sequence}"), key)
@@ -73,6 +86,26 @@ fn bench_decide(c: &mut Criterion) {
         );
         group.bench_function(persona, |b| {
             b.iter(|| black_box(agent.decide(black_box(&input))))
+        });
+    }
+    group.finish();
+
+    // The whole cases file, one decision per iteration in turn: the mean cost of the persona's mix.
+    let mut group = c.benchmark_group("decide_cases");
+    group.throughput(Throughput::Elements(1));
+    for persona in PERSONAS {
+        let inputs = case_inputs(persona);
+        let allowed = inputs.iter().filter(|i| agent.decide(i).allow).count();
+        println!(
+            "decide_cases/{persona}: {} inputs, {allowed} allowed",
+            inputs.len()
+        );
+        let mut next = 0;
+        group.bench_function(persona, |b| {
+            b.iter(|| {
+                next = (next + 1) % inputs.len();
+                black_box(agent.decide(black_box(&inputs[next])))
+            })
         });
     }
     group.finish();
@@ -163,16 +196,17 @@ fn latency_report() {
     let state = tempfile::tempdir().unwrap();
     let agent = agent(state.path(), &key);
     for persona in ALL {
-        let input = sample(persona);
+        // The persona's whole cases file in turn (mixed allow/deny).
+        let inputs = case_inputs(persona);
         let n = if persona == "tiny-bot" {
             200_000
         } else {
             20_000
         };
         let samples: Vec<Duration> = (0..n)
-            .map(|_| {
+            .map(|i| {
                 let t = Instant::now();
-                black_box(agent.decide(&input));
+                black_box(agent.decide(&inputs[i % inputs.len()]));
                 t.elapsed()
             })
             .collect();
@@ -199,7 +233,7 @@ fn latency_report() {
         let started = Instant::now();
         while !swapper.is_finished() && started.elapsed() < Duration::from_secs(20) {
             let t = Instant::now();
-            black_box(agent.decide(&input));
+            black_box(agent.decide(&inputs[samples.len() % inputs.len()]));
             samples.push(t.elapsed());
         }
         stop.store(true, Ordering::Relaxed);

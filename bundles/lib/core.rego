@@ -7,9 +7,9 @@
 #
 # Tool composition: the tool "hr.get_employee_record" is granted to this persona exactly when its
 # folder is in the bundle (regent.yaml `include`): its module, package regent.tools.hr_get_employee_record,
-# and its grant.rego, which adds the module's rules to package regent.granted_tool while that tool is
-# called. Everything below reads data.regent.granted_tool by static reference: the module's `deny`,
-# `grants` and `obligations` are folded in; its `name`, `server` and `kinds` are checked here. Tool
+# and its grant.rego, which makes the module (its rules and data) data.regent.granted_tool.module while
+# that tool is called. Everything below reads it by static reference: the module's `deny`, `grants` and
+# `obligations` are folded in; its `name`, `server` and `kinds` are checked here. Tool
 # modules must never import this package (a dependency cycle through data.regent.granted_tool).
 package regent.lib.core
 
@@ -112,7 +112,7 @@ deny contains reason("rate_limits_unconfigured", "the persona has no rate_limits
 # The persona's limits, tightened by the tool's own `rate_limits` data (e.g. a mail tool: 5 per minute).
 limits := rate.effective(data.regent.persona.rate_limits, tool_limits)
 
-tool_limits := granted_tool.rate_limits if granted
+tool_limits := module.rate_limits if granted
 
 default tool_limits := {}
 
@@ -120,15 +120,19 @@ default tool_limits := {}
 
 valid_tool_name if regex.match(`^[a-z][a-z0-9_.-]{0,79}$`, ctx.tool_name)
 
-# The called tool's grant.rego answers with its module's declared name, which must equal the request.
+# The called tool's module (rules and data), through its grant.rego; undefined for a tool that is not
+# composed into this bundle.
+module := granted_tool.module
+
+# The module's declared name must equal the request.
 granted if {
 	valid_tool_name
-	granted_tool.name == ctx.tool_name
+	module.name == ctx.tool_name
 }
 
 tool := {
-	"server": granted_tool.server,
-	"kinds": granted_tool.kinds,
+	"server": module.server,
+	"kinds": module.kinds,
 } if granted
 
 # A module without its required `server` and `kinds` would skip the checks above: refuse it instead.
@@ -140,17 +144,17 @@ deny contains reason("tool_module_invalid", msg) if {
 
 deny contains r if {
 	granted
-	some r in granted_tool.deny
+	some r in module.deny
 }
 
 grants contains r if {
 	granted
-	some r in granted_tool.grants
+	some r in module.grants
 }
 
 obligations contains o if {
 	granted
-	some o in granted_tool.obligations
+	some o in module.obligations
 }
 
 # Resource (visibility) rules of the persona apply to reads: data_access, and tool_call with a resource.

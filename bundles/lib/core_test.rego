@@ -22,7 +22,7 @@ test_every_tool_module_is_granted_by_its_name if {
 	every _, module in data.regent.tools {
 		core.granted with input as {"action": {"tool": {"name": module.name}}}
 		core.tool == {"server": module.server, "kinds": module.kinds} with input as {"action": {"tool": {"name": module.name}}}
-		data.regent.granted_tool.name == module.name with input as {"action": {"tool": {"name": module.name}}}
+		data.regent.granted_tool.module.name == module.name with input as {"action": {"tool": {"name": module.name}}}
 		core.tool_limits == object.get(module, "rate_limits", {}) with input as {"action": {"tool": {"name": module.name}}}
 	}
 }
@@ -31,7 +31,7 @@ test_only_composed_tools_are_granted if {
 	not core.granted with input as {"action": {"tool": {"name": "not.composed"}}}
 	not core.granted with input as {"action": {"tool": {"name": "Hr.Get"}}}
 	not core.granted with input as {"action": {"tool": {}}}
-	not data.regent.granted_tool.name with input as {"action": {"tool": {"name": "not.composed"}}}
+	not data.regent.granted_tool.module.name with input as {"action": {"tool": {"name": "not.composed"}}}
 }
 
 test_reads_resource_only_for_reads if {

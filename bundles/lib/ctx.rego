@@ -14,16 +14,25 @@ package regent.lib.ctx
 
 # --- agent -------------------------------------------------------------------------------------------
 
-agent_id := input.agent.id if nonempty(input.agent.id)
+agent_id := input.agent.id if {
+	is_string(input.agent.id)
+	input.agent.id != ""
+}
 
-persona := input.agent.persona if nonempty(input.agent.persona)
+persona := input.agent.persona if {
+	is_string(input.agent.persona)
+	input.agent.persona != ""
+}
 
 # --- user (on whose behalf the agent acts) -------------------------------------------------------------
 
-user_id := input.user.id if nonempty(input.user.id)
+user_id := input.user.id if {
+	is_string(input.user.id)
+	input.user.id != ""
+}
 
 # roles as a set of strings; absent or malformed roles = no roles (fail closed).
-roles := {r | some r in input.user.roles; nonempty(r)} if is_array(input.user.roles)
+roles := {r | some r in input.user.roles; is_string(r); r != ""} if is_array(input.user.roles)
 
 default roles := set()
 
@@ -35,23 +44,29 @@ has_any_role(wanted) if count(roles & wanted) > 0
 user_attr(name) := v if {
 	is_object(input.user.attributes)
 	v := input.user.attributes[name]
-	nonempty(v)
+	is_string(v)
+	v != ""
 }
 
 # --- action --------------------------------------------------------------------------------------------
 
-kind := input.action.kind if nonempty(input.action.kind)
+kind := input.action.kind if {
+	is_string(input.action.kind)
+	input.action.kind != ""
+}
 
 tool_present if is_object(input.action.tool)
 
 tool_name := input.action.tool.name if {
 	tool_present
-	nonempty(input.action.tool.name)
+	is_string(input.action.tool.name)
+	input.action.tool.name != ""
 }
 
 tool_server := input.action.tool.server if {
 	tool_present
-	nonempty(input.action.tool.server)
+	is_string(input.action.tool.server)
+	input.action.tool.server != ""
 }
 
 # Tool arguments; absent = {} so tools report "missing argument" reasons instead of being undefined.
@@ -73,7 +88,10 @@ args_malformed if {
 
 resource := input.action.resource if is_object(input.action.resource)
 
-resource_type := resource.type if nonempty(resource.type)
+resource_type := resource.type if {
+	is_string(resource.type)
+	resource.type != ""
+}
 
 # resource_field(name): a field of the resource, or null when absent. Always defined (safe under `not`).
 resource_field(name) := object.get(resource, name, null) if resource
@@ -88,7 +106,8 @@ resource_type_is(types) if resource_type in types
 # resource_attr(name): a non-empty string attribute of the resource, else undefined.
 resource_attr(name) := v if {
 	v := resource[name]
-	nonempty(v)
+	is_string(v)
+	v != ""
 }
 
 # --- environment -----------------------------------------------------------------------------------------
@@ -97,10 +116,12 @@ resource_attr(name) := v if {
 
 environment := input.context.environment if {
 	is_object(input.context)
-	nonempty(input.context.environment)
+	is_string(input.context.environment)
+	input.context.environment != ""
 } else := input.agent.labels.env if {
 	is_object(input.agent.labels)
-	nonempty(input.agent.labels.env)
+	is_string(input.agent.labels.env)
+	input.agent.labels.env != ""
 }
 
 default environment := "unknown"

@@ -31,6 +31,7 @@ struct Args {
     vm: bool,
     mutate: usize,
     inputs: Option<PathBuf>,
+    dump: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -43,6 +44,7 @@ fn args() -> Args {
         vm: false,
         mutate: 0,
         inputs: None,
+        dump: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -53,6 +55,7 @@ fn args() -> Args {
             "--rule" => args.rules.push(it.next().expect("--rule PATH")),
             "--vm" => args.vm = true,
             "--inputs" => args.inputs = it.next().map(PathBuf::from),
+            "--dump" => args.dump = it.next().map(PathBuf::from),
             "--mutate" => args.mutate = it.next().and_then(|s| s.parse().ok()).expect("--mutate N"),
             persona if !persona.starts_with("--") && args.persona.is_empty() => {
                 args.persona = persona.to_owned();
@@ -78,6 +81,7 @@ fn main() {
     );
     let dir = root.join(&args.persona);
     let built = build_dir(&dir, &BuildOptions::default()).unwrap();
+    let with_tests = Bundle::from_files(built.files.clone(), &Limits::DEFAULT).unwrap();
     let files = built
         .files
         .into_iter()
@@ -98,6 +102,13 @@ fn main() {
     let _ = template.eval_rule(DECISION.to_owned());
     template.set_input(Value::new_object());
 
+    if let Some(dir) = &args.dump {
+        let seeds: Vec<serde_json::Value> = file.cases.iter().map(|c| c.input.clone()).collect();
+        let mut all = seeds.clone();
+        all.extend(mutations(&seeds, args.mutate));
+        dump(dir, &args.persona, &template, &with_tests, &all);
+        return;
+    }
     if args.vm {
         let seeds: Vec<serde_json::Value> = file.cases.iter().map(|c| c.input.clone()).collect();
         let mut extra = mutations(&seeds, args.mutate);
@@ -140,6 +151,53 @@ fn main() {
             }
         }
     }
+}
+
+/// Writes `<dir>/<persona>.bundle.json` (the bundle's modules, tests included, and data, for
+/// `scripts/opa-diff.py`) and
+/// `<dir>/<persona>.decisions.json` (every input with the interpreter's decision, or its error).
+fn dump(
+    dir: &std::path::Path,
+    persona: &str,
+    template: &Engine,
+    bundle: &Bundle,
+    inputs: &[serde_json::Value],
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let modules: Vec<(String, String)> = bundle
+        .modules
+        .iter()
+        .map(|m| (m.path.clone(), m.source.clone()))
+        .collect();
+    let exported = serde_json::json!({"modules": modules, "data": bundle.data});
+    std::fs::write(
+        dir.join(format!("{persona}.bundle.json")),
+        serde_json::to_vec(&exported).unwrap(),
+    )
+    .unwrap();
+    let decisions: Vec<serde_json::Value> = inputs
+        .iter()
+        .map(|input| {
+            let mut engine = template.clone();
+            engine.set_input(to_value(input));
+            let decision = match engine.eval_rule(DECISION.to_owned()) {
+                Ok(Value::Undefined) => serde_json::json!({"undefined": true}),
+                Ok(v) => serde_json::from_str(&v.to_json_str().unwrap()).unwrap(),
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            };
+            serde_json::json!({"input": input, "decision": decision})
+        })
+        .collect();
+    std::fs::write(
+        dir.join(format!("{persona}.decisions.json")),
+        serde_json::to_vec(&decisions).unwrap(),
+    )
+    .unwrap();
+    println!(
+        "{persona}: {} decisions written to {}",
+        decisions.len(),
+        dir.display()
+    );
 }
 
 fn to_value(json: &serde_json::Value) -> Value {

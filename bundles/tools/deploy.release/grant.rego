@@ -1,31 +1,13 @@
 # Grants deploy.release to every persona whose regent.yaml includes this folder: while it is the called tool,
-# its module (package regent.tools.deploy_release) speaks for it at data.regent.granted_tool, which
+# its module (package regent.tools.deploy_release, with its data) is data.regent.granted_tool.module, which
 # lib/core.rego reads by static reference. Every tool folder has this file with only the name and key
-# changed (lib/core_test.rego checks that they match the module). Why not a lookup by a computed key,
+# changed (lib/core_test.rego checks that they match the module).
+# Why one rule per tool: the package regent.granted_tool is read as a whole (through core's import), and
+# regorus then evaluates every rule in it on every decision - one rule per composed tool, of which only the
+# called tool's goes further than comparing the name. Why not a lookup by a computed key,
 # data.regent.tools[key]: regorus then evaluates every rule of every tool module on every decision.
 # Why full references and no import: every tool folder adds rules to this one package, and regorus
 # resolves import aliases per package, not per file (the last file's alias would win).
 package regent.granted_tool
 
-name := data.regent.tools.deploy_release.name if input.action.tool.name == "deploy.release"
-
-server := data.regent.tools.deploy_release.server if input.action.tool.name == "deploy.release"
-
-kinds := data.regent.tools.deploy_release.kinds if input.action.tool.name == "deploy.release"
-
-rate_limits := data.regent.tools.deploy_release.rate_limits if input.action.tool.name == "deploy.release"
-
-deny contains r if {
-	input.action.tool.name == "deploy.release"
-	some r in data.regent.tools.deploy_release.deny
-}
-
-grants contains r if {
-	input.action.tool.name == "deploy.release"
-	some r in data.regent.tools.deploy_release.grants
-}
-
-obligations contains o if {
-	input.action.tool.name == "deploy.release"
-	some o in data.regent.tools.deploy_release.obligations
-}
+module := data.regent.tools.deploy_release if input.action.tool.name == "deploy.release"

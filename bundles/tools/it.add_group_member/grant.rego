@@ -1,31 +1,13 @@
 # Grants it.add_group_member to every persona whose regent.yaml includes this folder: while it is the called tool,
-# its module (package regent.tools.it_add_group_member) speaks for it at data.regent.granted_tool, which
+# its module (package regent.tools.it_add_group_member, with its data) is data.regent.granted_tool.module, which
 # lib/core.rego reads by static reference. Every tool folder has this file with only the name and key
-# changed (lib/core_test.rego checks that they match the module). Why not a lookup by a computed key,
+# changed (lib/core_test.rego checks that they match the module).
+# Why one rule per tool: the package regent.granted_tool is read as a whole (through core's import), and
+# regorus then evaluates every rule in it on every decision - one rule per composed tool, of which only the
+# called tool's goes further than comparing the name. Why not a lookup by a computed key,
 # data.regent.tools[key]: regorus then evaluates every rule of every tool module on every decision.
 # Why full references and no import: every tool folder adds rules to this one package, and regorus
 # resolves import aliases per package, not per file (the last file's alias would win).
 package regent.granted_tool
 
-name := data.regent.tools.it_add_group_member.name if input.action.tool.name == "it.add_group_member"
-
-server := data.regent.tools.it_add_group_member.server if input.action.tool.name == "it.add_group_member"
-
-kinds := data.regent.tools.it_add_group_member.kinds if input.action.tool.name == "it.add_group_member"
-
-rate_limits := data.regent.tools.it_add_group_member.rate_limits if input.action.tool.name == "it.add_group_member"
-
-deny contains r if {
-	input.action.tool.name == "it.add_group_member"
-	some r in data.regent.tools.it_add_group_member.deny
-}
-
-grants contains r if {
-	input.action.tool.name == "it.add_group_member"
-	some r in data.regent.tools.it_add_group_member.grants
-}
-
-obligations contains o if {
-	input.action.tool.name == "it.add_group_member"
-	some o in data.regent.tools.it_add_group_member.obligations
-}
+module := data.regent.tools.it_add_group_member if input.action.tool.name == "it.add_group_member"
