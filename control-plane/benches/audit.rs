@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
@@ -40,25 +40,15 @@ use tower::ServiceExt as _;
 const DB: &str = "regent_bench_audit";
 const SPAN_DAYS: i64 = 90;
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::knob;
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
+    support::runtime()?.block_on(run())
 }
 
 async fn run() -> Result<()> {
-    let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to a Postgres server")?;
-    let (server, _) = url
-        .rsplit_once('/')
-        .context("DATABASE_URL has no database name")?;
+    let server = support::server_url()?;
     let keep = std::env::var("BENCH_KEEP_DB").is_ok_and(|v| v == "1");
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
     let exists: bool =

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use rand::RngCore as _;
 use regent_bundle::{KeyAlgorithm, SigningKey};
 use regent_control_plane::app::{self, AppState};
@@ -30,43 +30,15 @@ use regent_control_plane::store::Store;
 use regent_control_plane::store::revisions::{ChannelMove, NewRevision};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use sqlx::Connection as _;
 use tokio::sync::{Mutex, watch};
 
 const PERSONA: &str = "hr-bot";
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::knob;
 
 fn main() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
-}
-
-async fn run() -> Result<()> {
-    let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to a Postgres server")?;
-    let (server, _) = url
-        .rsplit_once('/')
-        .context("DATABASE_URL has no database name")?;
-    let admin_url = format!("{server}/postgres");
-    let db = format!("regent_bench_fleet_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
-        .execute(&mut admin)
-        .await?;
-    let result = bench(&format!("{server}/{db}")).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
-    result
+    support::on_scratch_db("regent_bench_fleet", |url| async move { bench(&url).await })
 }
 
 /// Each agent holds one connection, the server one per agent: check the descriptor limit

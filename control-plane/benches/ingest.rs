@@ -32,41 +32,12 @@ use regent_control_plane::store::Store;
 use regent_control_plane::store::revisions::{ChannelMove, NewRevision};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use sqlx::Connection as _;
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::knob;
 
 fn main() -> Result<()> {
-    // `cargo bench` passes `--bench`; nothing else to parse.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
-}
-
-async fn run() -> Result<()> {
-    let url = std::env::var("DATABASE_URL").context("set DATABASE_URL to a Postgres server")?;
-    let (server, _) = url
-        .rsplit_once('/')
-        .context("DATABASE_URL has no database name")?;
-    let admin_url = format!("{server}/postgres");
-    let db = format!("regent_bench_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
-        .execute(&mut admin)
-        .await?;
-    let result = bench(&format!("{server}/{db}")).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
-    result
+    support::on_scratch_db("regent_bench", |url| async move { bench(&url).await })
 }
 
 async fn bench(url: &str) -> Result<()> {
