@@ -27,9 +27,6 @@ use regent_control_plane::config::Config;
 use regent_control_plane::keyring::KeyRing;
 use regent_control_plane::services;
 use regent_control_plane::store::Store;
-use regent_control_plane::store::revisions::{ChannelMove, NewRevision};
-use serde_json::json;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{Mutex, watch};
 
 const PERSONA: &str = "hr-bot";
@@ -262,53 +259,9 @@ async fn publish(store: &Store, sequence: i64, size: usize) -> Result<String> {
     Ok(publish_timed(store, sequence, size).await?.0)
 }
 
-/// Stores revision `hr-bot-<sequence>` (random bytes of `size`) and moves `prod` to it in one
-/// transaction, as a push or promote does. Returns its ETag and the instant the commit returned
-/// (the clock starts there: from then on the move is visible and notified).
+/// A new revision of `size` random bytes on `prod`; see `support::store_on_prod`.
 async fn publish_timed(store: &Store, sequence: i64, size: usize) -> Result<(String, Instant)> {
     let mut bytes = vec![0u8; size];
     rand::rng().fill_bytes(&mut bytes);
-    let digest: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let persona_id = store.persona(PERSONA).await?.id;
-    let empty = json!({});
-    let revision = format!("{PERSONA}-{sequence}");
-    let mut tx = store.pool.begin().await?;
-    let revision_id = Store::insert_revision(
-        &mut tx,
-        &NewRevision {
-            persona_id,
-            sequence,
-            revision: &revision,
-            content_digest: &digest,
-            bundle_digest: &digest,
-            bundle: &bytes,
-            manifest: &empty,
-            signature_kid: None,
-            test_report: &empty,
-            source: &empty,
-            reissue_of: None,
-            created_by: "bench",
-        },
-    )
-    .await?;
-    Store::move_channel(
-        &mut tx,
-        &ChannelMove {
-            persona_id,
-            persona: PERSONA,
-            channel: "prod",
-            revision_id,
-            actor: "bench",
-            kind: "push",
-            reason: "",
-        },
-    )
-    .await?;
-    // The clock starts when COMMIT is sent: that is the move (NOTIFY is delivered at commit).
-    let moved = Instant::now();
-    tx.commit().await?;
-    Ok((format!("\"{digest}\""), moved))
+    support::store_on_prod(store, PERSONA, sequence, &bytes).await
 }

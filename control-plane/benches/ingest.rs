@@ -29,9 +29,7 @@ use regent_control_plane::config::Config;
 use regent_control_plane::keyring::KeyRing;
 use regent_control_plane::services;
 use regent_control_plane::store::Store;
-use regent_control_plane::store::revisions::{ChannelMove, NewRevision};
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
 mod support;
 use support::knob;
@@ -226,49 +224,9 @@ async fn not_modified(
 ) -> Result<()> {
     let seconds = knob("BENCH_304_SECONDS", 5) as u64;
     let clients = knob("BENCH_304_CLIENTS", 16).max(1);
-    let bytes = b"a bundle".to_vec();
-    let digest: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let persona_id = store.persona(persona).await?.id;
-    let empty = json!({});
-    let mut tx = store.pool.begin().await?;
-    let revision_id = Store::insert_revision(
-        &mut tx,
-        &NewRevision {
-            persona_id,
-            sequence: 1,
-            revision: "hr-bot-1",
-            content_digest: &digest,
-            bundle_digest: &digest,
-            bundle: &bytes,
-            manifest: &empty,
-            signature_kid: None,
-            test_report: &empty,
-            source: &empty,
-            reissue_of: None,
-            created_by: "bench",
-        },
-    )
-    .await?;
-    Store::move_channel(
-        &mut tx,
-        &ChannelMove {
-            persona_id,
-            persona,
-            channel: "prod",
-            revision_id,
-            actor: "bench",
-            kind: "push",
-            reason: "",
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let (etag, _) = support::store_on_prod(store, persona, 1, b"a bundle").await?;
 
     let url = format!("http://{addr}/bundles/{persona}");
-    let etag = format!("\"{digest}\"");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let count = Arc::new(AtomicU64::new(0));
     let started = Instant::now();

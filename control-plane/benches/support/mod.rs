@@ -2,8 +2,13 @@
 #![allow(dead_code, reason = "each bench binary uses its own subset")]
 
 use std::future::Future;
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use regent_control_plane::store::Store;
+use regent_control_plane::store::revisions::{ChannelMove, NewRevision};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use sqlx::Connection as _;
 
 /// A numeric knob from the environment (`BENCH_EVENTS=1000000`), else `default`.
@@ -52,4 +57,58 @@ where
         .await?;
         result
     })
+}
+
+/// Stores `bytes` as revision `<persona>-<sequence>` (unsigned, no manifest: the benches measure
+/// serving, not validation) and moves `prod` to it in one transaction, as a push or promote does.
+/// Returns the bundle's ETag and the instant COMMIT was sent: from then on the move is visible
+/// and notified (NOTIFY is delivered at commit).
+pub async fn store_on_prod(
+    store: &Store,
+    persona: &str,
+    sequence: i64,
+    bytes: &[u8],
+) -> Result<(String, Instant)> {
+    let digest: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let persona_id = store.persona(persona).await?.id;
+    let empty = json!({});
+    let revision = format!("{persona}-{sequence}");
+    let mut tx = store.pool.begin().await?;
+    let revision_id = Store::insert_revision(
+        &mut tx,
+        &NewRevision {
+            persona_id,
+            sequence,
+            revision: &revision,
+            content_digest: &digest,
+            bundle_digest: &digest,
+            bundle: bytes,
+            manifest: &empty,
+            signature_kid: None,
+            test_report: &empty,
+            source: &empty,
+            reissue_of: None,
+            created_by: "bench",
+        },
+    )
+    .await?;
+    Store::move_channel(
+        &mut tx,
+        &ChannelMove {
+            persona_id,
+            persona,
+            channel: "prod",
+            revision_id,
+            actor: "bench",
+            kind: "push",
+            reason: "",
+        },
+    )
+    .await?;
+    let moved = Instant::now();
+    tx.commit().await?;
+    Ok((format!("\"{digest}\""), moved))
 }

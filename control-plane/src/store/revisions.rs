@@ -69,6 +69,23 @@ pub struct RevisionRef {
     pub bundle_digest: String,
 }
 
+impl RevisionRef {
+    /// From the columns of a `LEFT JOIN revisions`: `None` when the channel points at nothing.
+    pub(crate) fn from_joined(
+        revision_id: Option<i64>,
+        revision: Option<String>,
+        sequence: Option<i64>,
+        bundle_digest: Option<String>,
+    ) -> Option<RevisionRef> {
+        Some(RevisionRef {
+            revision_id: revision_id?,
+            revision: revision?,
+            sequence: sequence?,
+            bundle_digest: bundle_digest?,
+        })
+    }
+}
+
 /// An active rollout: `candidate` for agents whose bucket is below `percentage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RolloutHead {

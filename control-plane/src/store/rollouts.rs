@@ -177,22 +177,12 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound {
             what: format!("channel `{name}` of persona `{persona}`"),
         })?;
-        let revision = match (
+        let revision = RevisionRef::from_joined(
             row.revision_id,
             row.revision,
             row.sequence,
             row.bundle_digest,
-        ) {
-            (Some(revision_id), Some(revision), Some(sequence), Some(bundle_digest)) => {
-                Some(RevisionRef {
-                    revision_id,
-                    revision,
-                    sequence,
-                    bundle_digest,
-                })
-            }
-            _ => None,
-        };
+        );
         Ok(LockedChannel {
             id: row.id,
             persona_id: row.persona_id,
@@ -223,22 +213,12 @@ impl Store {
         .fetch_optional(&mut *conn)
         .await?;
         Ok(row.map(|row| {
-            match (
+            RevisionRef::from_joined(
                 row.revision_id,
                 row.revision,
                 row.sequence,
                 row.bundle_digest,
-            ) {
-                (Some(revision_id), Some(revision), Some(sequence), Some(bundle_digest)) => {
-                    Some(RevisionRef {
-                        revision_id,
-                        revision,
-                        sequence,
-                        bundle_digest,
-                    })
-                }
-                _ => None,
-            }
+            )
         }))
     }
 
