@@ -222,6 +222,16 @@ fn revision_value(reference: &str) -> Value {
     Value::String(reference.to_owned())
 }
 
+/// The candidate of a rollout or a new channel: a revision, or what another channel runs.
+fn add_candidate(body: &mut Value, revision: Option<String>, from_channel: Option<String>) {
+    if let Some(r) = revision {
+        body["revision"] = revision_value(&r);
+    }
+    if let Some(c) = from_channel {
+        body["from_channel"] = Value::String(c);
+    }
+}
+
 pub fn run(command: RolloutCommand) -> CliResult {
     use reqwest::Method;
     match command {
@@ -234,12 +244,7 @@ pub fn run(command: RolloutCommand) -> CliResult {
             server,
         } => {
             let mut body = json!({"percentage": percentage, "reason": reason.reason});
-            if let Some(r) = revision {
-                body["revision"] = revision_value(&r);
-            }
-            if let Some(c) = from_channel {
-                body["from_channel"] = Value::String(c);
-            }
+            add_candidate(&mut body, revision, from_channel);
             let path = format!("{}/rollout", channel_path(&target));
             print_change(&call(&server, Method::POST, &path, Some(body))?);
         }
@@ -424,12 +429,7 @@ pub fn channels(command: ChannelsCommand) -> CliResult {
             server,
         } => {
             let mut body = json!({"name": name, "reason": reason.reason});
-            if let Some(r) = revision {
-                body["revision"] = revision_value(&r);
-            }
-            if let Some(c) = from_channel {
-                body["from_channel"] = Value::String(c);
-            }
+            add_candidate(&mut body, revision, from_channel);
             let change = call(
                 &server,
                 reqwest::Method::POST,
