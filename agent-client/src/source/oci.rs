@@ -135,7 +135,10 @@ impl OciSource {
             }
             Err(message) => {
                 fail(message);
-                // A signature or content failure for this digest is final; a network failure is retried.
+                // Not remembered as handled: the next poll (after the error backoff) tries this digest
+                // again, so a network failure heals by itself. A tampered manifest, layer or signature
+                // fails the same way every time — refused again, never activated, the error kept in
+                // status — until the tag points at good content.
                 Err(())
             }
         }
