@@ -240,6 +240,13 @@ async fn load(store: &Store, total: i64) -> Result<()> {
         month = month.next();
     }
     let started = Instant::now();
+    sqlx::query(sqlx::AssertSqlSafe(with_reasons(REASON_TEXTS)))
+        .execute(&store.pool)
+        .await?;
+    println!(
+        "reasons texts stored in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     let jobs = months.into_iter().map(|month| {
         let store = store.clone();
         async move { load_month(&store, month, t0, step_us, total).await }
@@ -264,13 +271,44 @@ async fn load(store: &Store, total: i64) -> Result<()> {
     Ok(())
 }
 
+/// The reasons the generator picks from (SQL arrays): allow reasons, and deny reasons of which
+/// one in five names a ticket `INC-nnnnn`.
+const ALLOW_REASONS: &str = "ARRAY['allowed The user''s role permits this tool',
+    'allowed_with_redaction Allowed; PII fields are redacted',
+    'allowed_by_approval An approval from a manager is on file']";
+const DENY_REASONS: &str = "ARRAY['salary_requires_hr_admin Salary data needs the HR-Admin role',
+    'outside_business_hours Requests outside 08:00-18:00 are refused',
+    'approval_required This action needs an approval from a manager',
+    'secret_scope_denied The secret is outside the agent''s scope',
+    'bulk_export_blocked Bulk exports over 1000 rows are blocked',
+    'production_deploy_frozen Production deploys are frozen',
+    'pii_not_allowed PII fields cannot leave the HR system',
+    'unknown_tool The tool is not in this persona''s allow-list',
+    'rate_limited Too many calls in one minute',
+    'mfa_required Step-up MFA is required']";
+
+/// Every reasons text the generator can produce (1,000,013: each deny reason with each of the
+/// 100,000 tickets), stored once in `decision_reason_texts` as ingest would have stored them, so
+/// the generated decisions can carry their `reasons_id`.
+const REASON_TEXTS: &str = r#"
+INSERT INTO decision_reason_texts (digest, reasons)
+SELECT sha256(convert_to(t, 'UTF8')), t FROM (
+  SELECT unnest({allow_reasons} || {deny_reasons}) AS t
+  UNION ALL
+  SELECT d || ' (ticket INC-' || lpad(n::text, 5, '0') || ')'
+  FROM unnest({deny_reasons}) AS d, generate_series(0, 99999) AS n
+) x
+ON CONFLICT (digest) DO NOTHING
+"#;
+
 /// The generator: persona-specific tools and agents, a revision sequence rising with time,
 /// skewed users, and a deny reason from a list (some naming a ticket).
 const GENERATE: &str = r#"
 INSERT INTO {table} (decision_id, ts, received_at, persona, agent_id, user_id, tool, allow,
-                     revision, sequence, path, reasons, event)
-SELECT id, ts, ts + interval '2 seconds', persona, agent, usr, tool, allow,
-       persona || '-' || seq, seq, 'regent/decision', reasons,
+                     revision, sequence, path, reasons, event, reasons_id)
+SELECT g.*, d.id FROM (
+SELECT id, ts, ts + interval '2 seconds' AS received_at, persona, agent, usr, tool, allow,
+       persona || '-' || seq AS revision, seq, 'regent/decision' AS path, reasons,
        jsonb_build_object(
          'labels', jsonb_build_object('id', agent),
          'decision_id', id, 'timestamp', ts, 'path', 'regent/decision',
@@ -283,7 +321,7 @@ SELECT id, ts, ts + interval '2 seconds', persona, agent, usr, tool, allow,
          'result', jsonb_build_object('allow', allow,
            'reasons', jsonb_build_array(jsonb_build_object('code', split_part(reasons, ' ', 1),
                                                            'message', reasons)),
-           'obligations', '[]'::jsonb))
+           'obligations', '[]'::jsonb)) AS event
 FROM (
   SELECT i, id, ts, persona, agent, usr, allow, seq,
          (ARRAY['lookup_employee','read_salary','update_address','list_leave','approve_leave',
@@ -291,20 +329,9 @@ FROM (
                 'merge_pr','deploy_service','read_secret','run_query','create_branch'])
            [p * 5 + 1 + floor(random() * 5)::int] AS tool,
          CASE WHEN allow THEN
-           (ARRAY['allowed The user''s role permits this tool',
-                  'allowed_with_redaction Allowed; PII fields are redacted',
-                  'allowed_by_approval An approval from a manager is on file'])[1 + floor(random() * 3)::int]
+           ({allow_reasons})[1 + floor(random() * 3)::int]
          ELSE
-           (ARRAY['salary_requires_hr_admin Salary data needs the HR-Admin role',
-                  'outside_business_hours Requests outside 08:00-18:00 are refused',
-                  'approval_required This action needs an approval from a manager',
-                  'secret_scope_denied The secret is outside the agent''s scope',
-                  'bulk_export_blocked Bulk exports over 1000 rows are blocked',
-                  'production_deploy_frozen Production deploys are frozen',
-                  'pii_not_allowed PII fields cannot leave the HR system',
-                  'unknown_tool The tool is not in this persona''s allow-list',
-                  'rate_limited Too many calls in one minute',
-                  'mfa_required Step-up MFA is required'])[1 + floor(random() * 10)::int]
+           ({deny_reasons})[1 + floor(random() * 10)::int]
            || CASE WHEN random() < 0.2
                    THEN ' (ticket INC-' || lpad(floor(random() * 100000)::int::text, 5, '0') || ')'
                    ELSE '' END
@@ -324,7 +351,15 @@ FROM (
     WHERE ts >= $3::timestamptz AND ts < $7::timestamptz
   ) r
 ) x
+) g JOIN decision_reason_texts d ON d.digest = sha256(convert_to(g.reasons, 'UTF8'))
 "#;
+
+/// `template` with the reasons arrays filled in.
+fn with_reasons(template: &str) -> String {
+    template
+        .replace("{allow_reasons}", ALLOW_REASONS)
+        .replace("{deny_reasons}", DENY_REASONS)
+}
 
 async fn load_month(
     store: &Store,
@@ -349,7 +384,7 @@ async fn load_month(
     .execute(&mut *conn)
     .await?;
     let inserted = sqlx::query(sqlx::AssertSqlSafe(
-        GENERATE.replace("{table}", &format!("\"{table}\"")),
+        with_reasons(GENERATE).replace("{table}", &format!("\"{table}\"")),
     ))
     .bind(t0)
     .bind(step_us)

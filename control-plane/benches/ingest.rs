@@ -9,7 +9,7 @@
 //! It creates a scratch database on DATABASE_URL's server, migrates it and drops it at the end.
 //! Knobs (environment): `BENCH_EVENTS` (200000), `BENCH_BATCH` (500), `BENCH_POSTERS` (8),
 //! `BENCH_304_SECONDS` (5), `BENCH_304_CLIENTS` (16), `BENCH_SETUP_SQL` (SQL run after migrating,
-//! to measure a schema variant).
+//! to measure a schema variant), `BENCH_WRITERS` (`limits.ingest_writers`; default half the pool).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::Write as _;
@@ -39,7 +39,10 @@ fn main() -> Result<()> {
 }
 
 async fn bench(url: &str) -> Result<()> {
-    let config = Config::default();
+    let mut config = Config::default();
+    if let Ok(writers) = std::env::var("BENCH_WRITERS") {
+        config.limits.ingest_writers = Some(writers.parse().context("BENCH_WRITERS")?);
+    }
     let store = Store::connect(url, config.database_max_connections).await?;
     store.migrate().await?;
     // Lets a schema variant be measured without a migration, e.g.
@@ -81,7 +84,66 @@ async fn bench(url: &str) -> Result<()> {
 }
 
 /// One realistic agent decision (~1 KiB of JSON, like the protocol fixture's first event).
+/// Reasons as a persona's rules write them: a few allow reasons, ten deny reasons, and one deny
+/// in five naming a ticket (so the run also stores new distinct reasons texts all the time).
+const ALLOW_REASONS: [(&str, &str); 3] = [
+    ("own_record", "employees may see their whole own record"),
+    (
+        "directory_fields_only",
+        "only directory fields were requested; they are visible to every employee",
+    ),
+    (
+        "hr_admin_same_org",
+        "hr_admin of org emea may see personal data of employees in that org",
+    ),
+];
+const DENY_REASONS: [(&str, &str); 10] = [
+    (
+        "salary_requires_hr_admin",
+        "reading salary needs the hr_admin role",
+    ),
+    (
+        "outside_business_hours",
+        "requests outside 08:00-18:00 are refused",
+    ),
+    (
+        "approval_required",
+        "this action needs an approval from a manager",
+    ),
+    (
+        "secret_scope_denied",
+        "the secret is outside the agent's scope",
+    ),
+    (
+        "bulk_export_blocked",
+        "bulk exports over 1000 rows are blocked",
+    ),
+    ("production_deploy_frozen", "production deploys are frozen"),
+    ("pii_not_allowed", "PII fields cannot leave the HR system"),
+    (
+        "tool_not_granted",
+        "the tool is not in this persona's allow-list",
+    ),
+    ("rate_limited", "too many calls in one minute"),
+    ("mfa_required", "step-up MFA is required"),
+];
+
 fn event(n: usize) -> serde_json::Value {
+    let allow = !n.is_multiple_of(3);
+    let (code, message) = if allow {
+        let (code, message) = ALLOW_REASONS[n % ALLOW_REASONS.len()];
+        (code, message.to_owned())
+    } else {
+        let (code, message) = DENY_REASONS[(n / 3) % DENY_REASONS.len()];
+        if n.is_multiple_of(5) {
+            (
+                code,
+                format!("{message} (ticket INC-{:05})", (n * 7919) % 100_000),
+            )
+        } else {
+            (code, message.to_owned())
+        }
+    };
     json!({
         "labels": {"id": "hr-bot-7f9c", "version": "regent-agent/0.1.0"},
         "decision_id": uuid::Uuid::new_v4().to_string(),
@@ -98,13 +160,13 @@ fn event(n: usize) -> serde_json::Value {
             "context": {"time": Utc::now().to_rfc3339(), "session_id": format!("s-{}", n % 997), "approvals": []}
         },
         "result": {
-            "allow": !n.is_multiple_of(3),
-            "reasons": [{"code": "salary_requires_hr_admin", "message": "reading salary needs the hr_admin role"}],
+            "allow": allow,
+            "reasons": [{"code": code, "message": message}],
             "obligations": []
         },
         "timestamp": Utc::now().to_rfc3339(),
         "metrics": {"timer_rego_query_eval_ns": 101232},
-        "allow": !n.is_multiple_of(3),
+        "allow": allow,
         "revision_sequence": 42
     })
 }

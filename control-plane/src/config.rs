@@ -107,6 +107,9 @@ pub struct LimitsConfig {
     pub max_long_poll_seconds: u64,
     /// Decision events waiting to be written before `/logs` answers 429.
     pub ingest_queue_events: usize,
+    /// Concurrent decision-log insert transactions (each holds one pool connection while it
+    /// writes). Default: half of `database_max_connections`.
+    pub ingest_writers: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -117,6 +120,7 @@ impl Default for LimitsConfig {
             max_log_inflated_bytes: 64 * 1024 * 1024,
             max_long_poll_seconds: 300,
             ingest_queue_events: 200_000,
+            ingest_writers: None,
         }
     }
 }
@@ -440,6 +444,15 @@ mod tests {
             .apply_env(|v| (v == "REGENT_LISTEN").then(|| "nope".into()))
             .unwrap_err();
         assert!(err.to_string().contains("REGENT_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn ingest_writers_default_to_half_the_pool_unless_set() {
+        let config: Config = yaml_serde::from_str("limits:\n  ingest_writers: 3\n").unwrap();
+        assert_eq!(config.limits.ingest_writers, Some(3));
+        assert_eq!(Config::default().limits.ingest_writers, None);
+        let err = yaml_serde::from_str::<Config>("limits:\n  ingest_writers: many\n").unwrap_err();
+        assert!(err.to_string().contains("ingest_writers"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use common::{TestApp, assert_problem, body_json};
 use opa::{gzip, post_gzip, post_json, protocol_fixture};
 use regent_control_plane::config::Config;
-use regent_control_plane::store::logs::{DecisionLogColumns, LogMonth, PartitionState};
+use regent_control_plane::store::logs::{DecisionLogColumns, LogMonth, PartitionState, ReasonIds};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -345,7 +345,11 @@ async fn creating_a_partition_moves_that_months_rows_out_of_the_default(pool: Pg
         rows.reasons.push(String::new());
         rows.event.push("{}".into());
     }
-    assert_eq!(store.insert_decision_logs(&rows).await.unwrap(), 3);
+    let reasons = ReasonIds::default();
+    assert_eq!(
+        store.insert_decision_logs(&rows, &reasons).await.unwrap(),
+        3
+    );
 
     assert_eq!(
         store.ensure_log_partition(month).await.unwrap(),
@@ -362,7 +366,10 @@ async fn creating_a_partition_moves_that_months_rows_out_of_the_default(pool: Pg
             .unwrap();
     assert_eq!(tables, vec![month.table()]);
     // Dedup still holds across the move.
-    assert_eq!(store.insert_decision_logs(&rows).await.unwrap(), 0);
+    assert_eq!(
+        store.insert_decision_logs(&rows, &reasons).await.unwrap(),
+        0
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -391,4 +398,166 @@ async fn concurrent_batches_are_grouped_and_each_acknowledged_exactly(pool: PgPo
     }
     assert_eq!(new_events, 1000);
     assert_eq!(stored(&pool).await, 1000);
+}
+
+/// A batch of one event per reasons text, all now, with `event` as the JSON text of each row.
+fn rows_with_reasons(texts: &[&str], event: &str) -> DecisionLogColumns {
+    let mut rows = DecisionLogColumns::default();
+    for text in texts {
+        rows.decision_id.push(Uuid::new_v4());
+        rows.ts.push(Utc::now());
+        rows.persona.push(Some("hr-bot".into()));
+        rows.agent_id.push(None);
+        rows.user_id.push(None);
+        rows.tool.push(None);
+        rows.allow.push(Some(false));
+        rows.revision.push(None);
+        rows.sequence.push(None);
+        rows.path.push(None);
+        rows.reasons.push((*text).to_owned());
+        rows.event.push(event.to_owned());
+    }
+    rows
+}
+
+/// Every stored decision's reasons text as its `reasons_id` finds it in `decision_reason_texts`
+/// (None where the id leads nowhere), and the number of distinct texts stored.
+async fn reasons_by_id(pool: &PgPool) -> (Vec<(String, Option<String>)>, i64) {
+    let rows = sqlx::query_as(
+        "SELECT d.reasons, t.reasons FROM decision_logs d
+         LEFT JOIN decision_reason_texts t ON t.id = d.reasons_id ORDER BY d.reasons",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let texts = sqlx::query_scalar("SELECT count(*) FROM decision_reason_texts")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (rows, texts)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn each_distinct_reasons_text_is_stored_once_and_every_decision_points_at_its_own(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool.clone()).await;
+    let store = &app.state.store;
+    // A cache of one entry: it is emptied again and again, so ids come from the cache, from
+    // this transaction's insert and from rows stored earlier, all in one run.
+    let reasons = ReasonIds::with_capacity(1);
+    let texts = [
+        "rate_limited too many calls",
+        "",
+        "mfa_required step-up MFA",
+        "rate_limited too many calls",
+    ];
+    let batch = rows_with_reasons(&texts, "{}");
+    assert_eq!(
+        store.insert_decision_logs(&batch, &reasons).await.unwrap(),
+        4
+    );
+    let again = rows_with_reasons(
+        &["mfa_required step-up MFA", "approval_required INC-00042"],
+        "{}",
+    );
+    let other = rows_with_reasons(&["", "rate_limited too many calls"], "{}");
+    assert_eq!(
+        store
+            .insert_decision_log_batches(&[&again, &other], &reasons)
+            .await
+            .unwrap(),
+        vec![2, 2]
+    );
+    // A second writer process (its own, empty cache) reuses the stored texts.
+    let fresh = ReasonIds::default();
+    let later = rows_with_reasons(&["approval_required INC-00042"], "{}");
+    assert_eq!(store.insert_decision_logs(&later, &fresh).await.unwrap(), 1);
+    assert_eq!(fresh.len(), 1);
+
+    let (rows, distinct) = reasons_by_id(&pool).await;
+    assert_eq!(distinct, 4, "{rows:?}");
+    assert_eq!(rows.len(), 9);
+    for (own, by_id) in rows {
+        assert_eq!(Some(own), by_id);
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rolled_back_batch_leaves_no_reasons_id_behind(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let store = &app.state.store;
+    let reasons = ReasonIds::default();
+    // Postgres refuses the event text, so the whole transaction — the new reasons text
+    // included — rolls back, and the cache must not remember an id that was never committed.
+    let refused = rows_with_reasons(&["pii_not_allowed new text"], "not json");
+    store
+        .insert_decision_logs(&refused, &reasons)
+        .await
+        .unwrap_err();
+    assert!(reasons.is_empty());
+    assert_eq!(reasons_by_id(&pool).await.1, 0);
+
+    let accepted = rows_with_reasons(&["pii_not_allowed new text"], "{}");
+    assert_eq!(
+        store
+            .insert_decision_logs(&accepted, &reasons)
+            .await
+            .unwrap(),
+        1
+    );
+    let (rows, distinct) = reasons_by_id(&pool).await;
+    assert_eq!(distinct, 1);
+    assert_eq!(
+        rows,
+        vec![(
+            "pii_not_allowed new text".into(),
+            Some("pii_not_allowed new text".into())
+        )]
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn concurrent_writers_store_a_new_reasons_text_once(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    // Eight writers with their own caches, each storing the same new texts in a different
+    // order: they wait for each other on the unique digest, none deadlocks, one row per text.
+    let texts = ["a first", "b second", "c third", "d fourth"];
+    let writers = (0..8).map(|i| {
+        let store = app.state.store.clone();
+        let mut order = texts.to_vec();
+        order.rotate_left(i % texts.len());
+        tokio::spawn(async move {
+            let rows = rows_with_reasons(&order, "{}");
+            store
+                .insert_decision_logs(&rows, &ReasonIds::default())
+                .await
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        assert_eq!(writer.await.unwrap().unwrap(), 4);
+    }
+    let (rows, distinct) = reasons_by_id(&pool).await;
+    assert_eq!(distinct, 4);
+    assert_eq!(rows.len(), 32);
+    assert!(rows.iter().all(|(own, by_id)| Some(own) == by_id.as_ref()));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn events_are_stored_as_received_minified(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let agent = app.agent_token("hr-bot").await;
+    let mut one = event("hr-bot");
+    one["input"]["note"] = json!("two  spaces\nand a newline");
+    let pretty = serde_json::to_vec_pretty(&vec![one.clone()]).unwrap();
+    let response = app.send(post_gzip("/logs", &agent, &pretty)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text: String = sqlx::query_scalar("SELECT event::text FROM decision_logs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // One line, no whitespace between tokens, the strings untouched, the same value.
+    assert!(!text.contains('\n') && !text.contains(": "), "{text}");
+    assert!(text.contains(r#""two  spaces\nand a newline""#), "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), one);
 }

@@ -26,7 +26,7 @@ use parse::{decode, parse_events};
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::store::logs::{DecisionLogColumns, LogMonth};
+use crate::store::logs::{DecisionLogColumns, LogMonth, ReasonIds};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// Seconds a throttled client is told to wait.
@@ -125,6 +125,8 @@ pub struct Ingest {
     writers: usize,
     /// Months whose partition is known to exist.
     partitions: Partitions,
+    /// Ids of the reasons texts the writers stored or read (shared by all writers).
+    reasons: Arc<ReasonIds>,
     queue: mpsc::UnboundedSender<Job>,
     /// The writer's end of `queue`, taken when the first batch starts the writer (on the
     /// runtime that serves requests, so tests need no extra setup).
@@ -141,8 +143,13 @@ impl Ingest {
             budget: Arc::new(Semaphore::new(capacity)),
             capacity,
             max_inflated: config.limits.max_log_inflated_bytes,
-            writers: (config.database_max_connections as usize / 2).max(1),
+            writers: config
+                .limits
+                .ingest_writers
+                .unwrap_or(config.database_max_connections as usize / 2)
+                .max(1),
             partitions: Partitions::default(),
+            reasons: Arc::new(ReasonIds::default()),
             queue,
             writer_rx: Mutex::new(Some(writer_rx)),
             stats: IngestStats::default(),
@@ -251,6 +258,7 @@ impl Ingest {
                     store.clone(),
                     Arc::clone(&queue),
                     Arc::clone(&self.partitions),
+                    Arc::clone(&self.reasons),
                 ));
             }
         }
@@ -262,13 +270,18 @@ type JobQueue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>;
 
 /// Stores queued batches: takes one, adds whatever else is already waiting (up to
 /// [`GROUP_MAX_EVENTS`]) and commits them together, so many small batches cost one WAL flush.
-async fn write_loop(store: Store, queue: JobQueue, partitions: Partitions) {
+async fn write_loop(
+    store: Store,
+    queue: JobQueue,
+    partitions: Partitions,
+    reasons: Arc<ReasonIds>,
+) {
     while let Some(mut jobs) = next_group(&queue).await {
         let months: BTreeSet<LogMonth> =
             jobs.iter().flat_map(|j| j.months.iter().copied()).collect();
         ensure_partitions(&store, &partitions, &months).await;
         let batches: Vec<&DecisionLogColumns> = jobs.iter().map(|j| &j.rows).collect();
-        match store.insert_decision_log_batches(&batches).await {
+        match store.insert_decision_log_batches(&batches, &reasons).await {
             Ok(stored) => {
                 for (job, n) in jobs.into_iter().zip(stored) {
                     let _ = job.reply.send(Ok(n));
@@ -283,7 +296,7 @@ async fn write_loop(store: Store, queue: JobQueue, partitions: Partitions) {
             Err(e) => {
                 tracing::warn!(error = %e, batches = jobs.len(), "grouped decision-log insert failed; retrying batches one by one");
                 for job in jobs {
-                    let result = store.insert_decision_logs(&job.rows).await;
+                    let result = store.insert_decision_logs(&job.rows, &reasons).await;
                     let _ = job.reply.send(result);
                 }
             }

@@ -88,7 +88,8 @@ pub struct DecisionRecord {
 pub struct ExportRow {
     #[sqlx(flatten)]
     pub summary: DecisionSummary,
-    /// `event` as JSON text (jsonb's rendering), written to JSON Lines without re-parsing.
+    /// `event` as JSON text (as received, minified at ingest: one line), written to JSON Lines
+    /// without re-parsing.
     pub event: String,
 }
 
@@ -148,7 +149,11 @@ fn page_query(
         q.push(" AND ts < ").push_bind(to);
     }
     if let Some(text) = &filter.reasons_contain {
-        q.push(" AND reasons ILIKE ").push_bind(like_pattern(text));
+        // Distinct texts are matched in their own table (trigram index), then the decisions
+        // that carry one (`decision_logs_reasons_ts`); migration 20261128000001.
+        q.push(" AND reasons_id IN (SELECT id FROM decision_reason_texts WHERE reasons ILIKE ")
+            .push_bind(like_pattern(text))
+            .push(")");
     }
     // The row comparison matches the indexes' trailing `(ts DESC, decision_id DESC)`, so it is
     // an index condition, not a filter.
@@ -297,7 +302,8 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
-             AND reasons ILIKE $3 AND (ts, decision_id) > ($4, $5) \
+             AND reasons_id IN (SELECT id FROM decision_reason_texts WHERE reasons ILIKE $3) \
+             AND (ts, decision_id) > ($4, $5) \
              ORDER BY ts ASC, decision_id ASC LIMIT $6"
         );
     }

@@ -1,10 +1,13 @@
 //! Decision logs: batched, idempotent inserts and the monthly partitions they land in.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
-use sqlx::PgExecutor;
+use sha2::{Digest as _, Sha256};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Store, StoreError, StoreResult};
@@ -75,8 +78,9 @@ pub struct DecisionLogColumns {
     pub revision: Vec<Option<String>>,
     pub sequence: Vec<Option<i64>>,
     pub path: Vec<Option<String>>,
+    /// Codes and messages of the reasons, space-separated (what the audit search matches).
     pub reasons: Vec<String>,
-    /// The event's JSON text as received.
+    /// The event's JSON text as received, minified (stored as `json`).
     pub event: Vec<String>,
 }
 
@@ -120,9 +124,125 @@ pub enum PartitionState {
 /// Events per `INSERT` statement: bounds the arrays one statement carries.
 pub const INSERT_CHUNK: usize = 5_000;
 
+/// Distinct reasons texts a [`ReasonIds`] remembers before it starts over.
+pub const REASON_IDS_CAPACITY: usize = 50_000;
+
+/// Ids of reasons texts in `decision_reason_texts` (see migration `20261128000001`), so that
+/// storing a decision whose reasons were seen before costs no lookup. Only ids of committed rows
+/// are remembered: a rolled-back transaction leaves nothing here that a later insert could use.
+#[derive(Debug)]
+pub struct ReasonIds {
+    ids: Mutex<HashMap<String, i64>>,
+    capacity: usize,
+}
+
+impl Default for ReasonIds {
+    fn default() -> ReasonIds {
+        ReasonIds::with_capacity(REASON_IDS_CAPACITY)
+    }
+}
+
+impl ReasonIds {
+    /// A cache of at most `capacity` texts; when full it is emptied and refills from the
+    /// database (a workload with more distinct texts than that only loses the shortcut).
+    pub fn with_capacity(capacity: usize) -> ReasonIds {
+        ReasonIds {
+            ids: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many texts are remembered.
+    pub fn len(&self) -> usize {
+        self.ids.lock().map(|ids| ids.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, text: &str) -> Option<i64> {
+        self.ids.lock().ok()?.get(text).copied()
+    }
+
+    fn remember(&self, resolved: HashMap<String, i64>) {
+        let Ok(mut ids) = self.ids.lock() else { return };
+        if ids.len() + resolved.len() > self.capacity {
+            ids.clear();
+        }
+        ids.extend(resolved);
+    }
+}
+
+/// The `reasons_id` of every row of every batch, in order. Texts the cache does not know are
+/// inserted (once each, in digest order so concurrent writers wait for each other in one order
+/// and cannot deadlock) or read back when another transaction stored them first. Returns the ids
+/// and the texts that were looked up here, to remember once the transaction commits.
+async fn resolve_reasons(
+    conn: &mut PgConnection,
+    batches: &[&DecisionLogColumns],
+    cache: &ReasonIds,
+) -> StoreResult<(Vec<Vec<i64>>, HashMap<String, i64>)> {
+    // Every distinct text of the group, with its id once known (0: not yet).
+    let mut ids: HashMap<&str, i64> = HashMap::new();
+    let mut missing: Vec<(Vec<u8>, &str)> = Vec::new();
+    for rows in batches {
+        for text in &rows.reasons {
+            if ids.contains_key(text.as_str()) {
+                continue;
+            }
+            let id = cache.get(text).unwrap_or(0);
+            if id == 0 {
+                missing.push((Sha256::digest(text.as_bytes()).to_vec(), text));
+            }
+            ids.insert(text, id);
+        }
+    }
+    let mut resolved = HashMap::new();
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        let (digests, texts): (Vec<Vec<u8>>, Vec<&str>) = missing.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO decision_reason_texts (digest, reasons)
+             SELECT d, r FROM UNNEST($1::bytea[], $2::text[]) AS x(d, r) ORDER BY d
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&digests)
+        .bind(&texts)
+        .execute(&mut *conn)
+        .await?;
+        let found: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, reasons FROM decision_reason_texts WHERE digest = ANY($1::bytea[])",
+        )
+        .bind(&digests)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, text) in found {
+            if let Some(slot) = ids.get_mut(text.as_str()) {
+                *slot = id;
+                resolved.insert(text, id);
+            }
+        }
+        if let Some(text) = texts.iter().find(|t| !resolved.contains_key(**t)) {
+            return Err(StoreError::Invalid {
+                detail: format!(
+                    "reasons text `{}` has no id after being stored (a digest collision?)",
+                    text.chars().take(80).collect::<String>()
+                ),
+            });
+        }
+    }
+    let per_row = batches
+        .iter()
+        .map(|rows| rows.reasons.iter().map(|text| ids[text.as_str()]).collect())
+        .collect();
+    Ok((per_row, resolved))
+}
+
 async fn insert_chunk<'e>(
     executor: impl PgExecutor<'e>,
     rows: &DecisionLogColumns,
+    reasons_ids: &[i64],
     range: Range<usize>,
 ) -> StoreResult<u64> {
     if range.is_empty() {
@@ -130,11 +250,11 @@ async fn insert_chunk<'e>(
     }
     let result = sqlx::query(
         "INSERT INTO decision_logs (decision_id, ts, persona, agent_id, user_id, tool, allow,
-             revision, sequence, path, reasons, event)
-         SELECT d, t, p, a, u, tl, al, r, s, pa, re, e::jsonb
+             revision, sequence, path, reasons, reasons_id, event)
+         SELECT d, t, p, a, u, tl, al, r, s, pa, re, ri, e::json
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
                      $6::text[], $7::bool[], $8::text[], $9::int8[], $10::text[], $11::text[],
-                     $12::text[]) AS x(d, t, p, a, u, tl, al, r, s, pa, re, e)
+                     $12::int8[], $13::text[]) AS x(d, t, p, a, u, tl, al, r, s, pa, re, ri, e)
          ON CONFLICT DO NOTHING",
     )
     .bind(&rows.decision_id[range.clone()])
@@ -148,6 +268,7 @@ async fn insert_chunk<'e>(
     .bind(&rows.sequence[range.clone()])
     .bind(&rows.path[range.clone()])
     .bind(&rows.reasons[range.clone()])
+    .bind(&reasons_ids[range.clone()])
     .bind(&rows.event[range])
     .execute(executor)
     .await?;
@@ -159,9 +280,13 @@ const PARTITION_LOCK: i64 = 0x7265_6765_6e74_6c67; // "regentlg"
 
 impl Store {
     /// Stores one batch; see [`Store::insert_decision_log_batches`].
-    pub async fn insert_decision_logs(&self, rows: &DecisionLogColumns) -> StoreResult<u64> {
+    pub async fn insert_decision_logs(
+        &self,
+        rows: &DecisionLogColumns,
+        reasons: &ReasonIds,
+    ) -> StoreResult<u64> {
         Ok(self
-            .insert_decision_log_batches(&[rows])
+            .insert_decision_log_batches(&[rows], reasons)
             .await?
             .iter()
             .sum())
@@ -169,22 +294,26 @@ impl Store {
 
     /// Stores several batches in one transaction (one commit, one WAL flush), one statement per
     /// [`INSERT_CHUNK`] events. Events already stored (same `decision_id` and timestamp) are
-    /// skipped. Returns how many events of each batch were new.
+    /// skipped. Reasons texts new to `reasons` are stored in the same transaction. Returns how
+    /// many events of each batch were new.
     pub async fn insert_decision_log_batches(
         &self,
         batches: &[&DecisionLogColumns],
+        reasons: &ReasonIds,
     ) -> StoreResult<Vec<u64>> {
         let mut tx = self.pool.begin().await?;
+        let (reasons_ids, resolved) = resolve_reasons(&mut tx, batches, reasons).await?;
         let mut stored = Vec::with_capacity(batches.len());
-        for rows in batches {
+        for (rows, ids) in batches.iter().zip(&reasons_ids) {
             let mut new = 0;
             for start in (0..rows.len()).step_by(INSERT_CHUNK) {
                 let end = (start + INSERT_CHUNK).min(rows.len());
-                new += insert_chunk(&mut *tx, rows, start..end).await?;
+                new += insert_chunk(&mut *tx, rows, ids, start..end).await?;
             }
             stored.push(new);
         }
         tx.commit().await?;
+        reasons.remember(resolved);
         Ok(stored)
     }
 

@@ -126,7 +126,35 @@ fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: DecisionEve
     rows.path
         .push(event.path.map(|p| p.trim_start_matches('/').to_owned()));
     rows.reasons.push(reasons);
-    rows.event.push(text.to_owned());
+    rows.event.push(minify(text));
+}
+
+/// `text` (valid JSON) without the whitespace between tokens, so a stored event is one line —
+/// what a JSON Lines export writes — and no bigger than it needs to be. Whitespace inside
+/// strings is kept; everything else is copied byte for byte.
+pub(crate) fn minify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut copied_from = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            // Whitespace is ASCII, so `at` is a char boundary.
+            out.push_str(&text[copied_from..at]);
+            copied_from = at + 1;
+        }
+    }
+    out.push_str(&text[copied_from..]);
+    out
 }
 
 /// Names the field when a required one is missing or malformed; serde alone cannot say where.
@@ -194,7 +222,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Whether JSON text holds an escaped NUL (`\u0000`), which Postgres `jsonb` refuses. An escape
+/// Whether JSON text holds an escaped NUL (`\u0000`), which Postgres cannot hold in text (nor
+/// `jsonb`), so the event could never be read back as a value. An escape
 /// is real only when preceded by an even number of further backslashes.
 pub(crate) fn has_nul_escape(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -225,6 +254,17 @@ mod tests {
         assert!(has_nul_escape(r#"{"a":"\\\u0000"}"#));
         assert!(!has_nul_escape(r#"{"a":"\\u0000"}"#));
         assert!(!has_nul_escape(r#"{"a":"u0000"}"#));
+    }
+
+    #[test]
+    fn minify_drops_whitespace_between_tokens_only() {
+        let text = "{\n  \"a\" : [ 1 ,\t2 ],\r\n  \"b\": \" x \\\" y\\\\ \",\"c\":\"é ü\" }";
+        let minified = minify(text);
+        assert_eq!(minified, r#"{"a":[1,2],"b":" x \" y\\ ","c":"é ü"}"#);
+        let before: serde_json::Value = serde_json::from_str(text).unwrap();
+        let after: serde_json::Value = serde_json::from_str(&minified).unwrap();
+        assert_eq!(before, after);
+        assert_eq!(minify(r#"{"a":1}"#), r#"{"a":1}"#);
     }
 
     #[test]
