@@ -9,7 +9,8 @@
 //! It creates a scratch database on DATABASE_URL's server, migrates it and drops it at the end.
 //! Knobs (environment): `BENCH_EVENTS` (200000), `BENCH_BATCH` (500), `BENCH_POSTERS` (8),
 //! `BENCH_304_SECONDS` (5), `BENCH_304_CLIENTS` (16), `BENCH_SETUP_SQL` (SQL run after migrating,
-//! to measure a schema variant), `BENCH_WRITERS` (`limits.ingest_writers`; default half the pool).
+//! to measure a schema variant), `BENCH_WRITERS` (`limits.ingest_writers`; default half the pool),
+//! `BENCH_IDS` (`v4`, OPA's random decision ids, or `v7`, regent-agent's time-ordered ones).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::Write as _;
@@ -128,6 +129,17 @@ const DENY_REASONS: [(&str, &str); 10] = [
     ("mfa_required", "step-up MFA is required"),
 ];
 
+/// A decision id as OPA makes them (random, v4: the default) or as `regent-agent` does
+/// (time-ordered, v7: `BENCH_IDS=v7`). Random ids land all over the primary key's B-tree.
+fn decision_id() -> uuid::Uuid {
+    static V7: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *V7.get_or_init(|| std::env::var("BENCH_IDS").is_ok_and(|v| v == "v7")) {
+        uuid::Uuid::now_v7()
+    } else {
+        uuid::Uuid::new_v4()
+    }
+}
+
 fn event(n: usize) -> serde_json::Value {
     let allow = !n.is_multiple_of(3);
     let (code, message) = if allow {
@@ -146,7 +158,7 @@ fn event(n: usize) -> serde_json::Value {
     };
     json!({
         "labels": {"id": "hr-bot-7f9c", "version": "regent-agent/0.1.0"},
-        "decision_id": uuid::Uuid::new_v4().to_string(),
+        "decision_id": decision_id().to_string(),
         "bundles": {"hr-bot": {"revision": "hr-bot-42"}},
         "path": "regent/hr_bot/decision",
         "input": {
