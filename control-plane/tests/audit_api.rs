@@ -347,3 +347,45 @@ async fn one_decision_shows_input_result_reasons_and_obligations(pool: PgPool) {
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     );
 }
+
+/// A search matching more distinct reasons texts than the page query names by id
+/// (`REASON_IDS_INLINE`) filters by pattern instead; both ways find the same decisions, pages
+/// included.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_search_matching_many_reasons_texts_finds_the_same_decisions(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let all = generate(120);
+    store(&app, &all).await;
+    let want = expected(&all, |d| d.reasons[0].0.starts_with("salary"));
+    assert!(!want.is_empty());
+    let by_ids = ids(&list(&app, "q=salary&limit=500").await);
+    assert_eq!(by_ids, want);
+
+    // Texts no decision carries, each containing the word: now the search matches more texts
+    // than are named by id.
+    let extra = regent_control_plane::store::audit::REASON_IDS_INLINE as i64 + 5;
+    sqlx::query(
+        "INSERT INTO decision_reason_texts (digest, reasons)
+         SELECT sha256(convert_to(t, 'UTF8')), t
+         FROM (SELECT 'salary filler ' || n AS t FROM generate_series(1, $1) AS n) x",
+    )
+    .bind(extra)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ids(&list(&app, "q=salary&limit=500").await), want);
+    // Pages of 7 with the cursor, newest first, cover the same decisions once.
+    let mut paged = Vec::new();
+    let mut query = "q=salary&limit=7".to_owned();
+    loop {
+        let body = list(&app, &query).await;
+        paged.extend(ids(&body));
+        match body["next_cursor"].as_str() {
+            Some(cursor) => query = format!("q=salary&limit=7&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, want);
+    // A word only the unused texts contain finds nothing.
+    assert!(ids(&list(&app, "q=filler&limit=500").await).is_empty());
+}

@@ -110,12 +110,30 @@ fn like_pattern(text: &str) -> String {
     pattern
 }
 
+/// A reasons search matching at most this many distinct reasons texts names them by id in the
+/// page query; one matching more (a common word) filters by the texts inside the query.
+pub const REASON_IDS_INLINE: usize = 1_000;
+
+/// How a page query reaches the decisions whose reasons contain the searched text (distinct
+/// texts live in `decision_reason_texts`; migration 20261128000001).
+#[derive(Debug, Clone, PartialEq)]
+enum ReasonsMatch {
+    /// The ids of every matching text (at most [`REASON_IDS_INLINE`]), looked up first. With
+    /// the ids as values the planner sees how rare they are: a rare text is read through
+    /// `(reasons_id, ts DESC, decision_id DESC)`, a common one by the time index with a filter.
+    Ids(Vec<i64>),
+    /// Many texts match: a semi-join on the `ILIKE` pattern, filtered while the time index is
+    /// read (a common word fills a page after a few rows).
+    Pattern(String),
+}
+
 /// `SELECT <columns> FROM decision_logs WHERE <filter> [AND keyset] ORDER BY … LIMIT n`.
 /// Rows always come back newest first, for both directions.
 fn page_query(
     explain: bool,
     columns: &str,
     filter: &DecisionFilter,
+    reasons: Option<&ReasonsMatch>,
     after: Option<(Keyset, Direction)>,
     limit: i64,
 ) -> QueryBuilder<Postgres> {
@@ -148,12 +166,18 @@ fn page_query(
     if let Some(to) = filter.to {
         q.push(" AND ts < ").push_bind(to);
     }
-    if let Some(text) = &filter.reasons_contain {
-        // Distinct texts are matched in their own table (trigram index), then the decisions
-        // that carry one (`decision_logs_reasons_ts`); migration 20261128000001.
-        q.push(" AND reasons_id IN (SELECT id FROM decision_reason_texts WHERE reasons ILIKE ")
-            .push_bind(like_pattern(text))
-            .push(")");
+    match reasons {
+        Some(ReasonsMatch::Ids(ids)) => {
+            q.push(" AND reasons_id = ANY(")
+                .push_bind(ids.clone())
+                .push(")");
+        }
+        Some(ReasonsMatch::Pattern(pattern)) => {
+            q.push(" AND reasons_id IN (SELECT id FROM decision_reason_texts WHERE reasons ILIKE ")
+                .push_bind(pattern.clone())
+                .push(")");
+        }
+        None => {}
     }
     // The row comparison matches the indexes' trailing `(ts DESC, decision_id DESC)`, so it is
     // an index condition, not a filter.
@@ -181,6 +205,28 @@ fn page_query(
 }
 
 impl Store {
+    /// The reasons texts a search matches (trigram index on `decision_reason_texts`): their
+    /// ids when there are few, else the pattern to match inside the page query.
+    async fn reasons_match(&self, filter: &DecisionFilter) -> StoreResult<Option<ReasonsMatch>> {
+        let Some(text) = &filter.reasons_contain else {
+            return Ok(None);
+        };
+        let pattern = like_pattern(text);
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM decision_reason_texts WHERE reasons ILIKE $1 LIMIT $2",
+        )
+        .bind(&pattern)
+        .bind(REASON_IDS_INLINE as i64 + 1)
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(if ids.len() > REASON_IDS_INLINE {
+            ReasonsMatch::Pattern(pattern)
+        } else {
+            ReasonsMatch::Ids(ids)
+        }))
+    }
+
     /// Up to `limit` decisions matching `filter`, newest first, on the given side of `after`
     /// (from the newest when `None`).
     pub async fn decision_page(
@@ -189,7 +235,15 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionSummary>> {
-        let mut q = page_query(false, SUMMARY_COLUMNS, filter, after, limit);
+        let reasons = self.reasons_match(filter).await?;
+        let mut q = page_query(
+            false,
+            SUMMARY_COLUMNS,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+        );
         let mut rows: Vec<DecisionSummary> = q
             .build_query_as()
             .persistent(false)
@@ -209,7 +263,15 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
-        let mut q = page_query(true, SUMMARY_COLUMNS, filter, after, limit);
+        let reasons = self.reasons_match(filter).await?;
+        let mut q = page_query(
+            true,
+            SUMMARY_COLUMNS,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+        );
         Ok(q.build_query_scalar()
             .persistent(false)
             .fetch_all(&self.pool)
@@ -224,10 +286,12 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ExportRow>> {
         let columns = format!("{SUMMARY_COLUMNS}, event::text AS event");
+        let reasons = self.reasons_match(filter).await?;
         let mut q = page_query(
             false,
             &columns,
             filter,
+            reasons.as_ref(),
             after.map(|k| (k, Direction::Older)),
             limit,
         );
@@ -291,19 +355,28 @@ mod tests {
             ts: DateTime::UNIX_EPOCH,
             decision_id: Uuid::nil(),
         };
-        let sql = page_query(
-            false,
-            "decision_id",
-            &filter,
-            Some((keyset, Direction::Newer)),
-            5,
-        )
-        .into_string();
+        let sql = |reasons: &ReasonsMatch| {
+            page_query(
+                false,
+                "decision_id",
+                &filter,
+                Some(reasons),
+                Some((keyset, Direction::Newer)),
+                5,
+            )
+            .into_string()
+        };
         assert_eq!(
-            sql,
+            sql(&ReasonsMatch::Pattern(like_pattern("salary"))),
             "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
              AND reasons_id IN (SELECT id FROM decision_reason_texts WHERE reasons ILIKE $3) \
              AND (ts, decision_id) > ($4, $5) \
+             ORDER BY ts ASC, decision_id ASC LIMIT $6"
+        );
+        assert_eq!(
+            sql(&ReasonsMatch::Ids(vec![7, 9])),
+            "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
+             AND reasons_id = ANY($3) AND (ts, decision_id) > ($4, $5) \
              ORDER BY ts ASC, decision_id ASC LIMIT $6"
         );
     }
