@@ -210,9 +210,64 @@ pub(crate) struct TargetInfo {
     pub(crate) effect_path: Rc<str>,
 }
 
+/// Regent patch: what the interpreter needs to know about a module on every rule or function
+/// entry, computed once when the modules are set (upstream rebuilt the package path string and
+/// searched the module list linearly each time).
+#[derive(Debug, Default)]
+pub(crate) struct ModuleLookup {
+    /// Module address -> (index in `modules`, package path `data.a.b`, or `None` if it could not
+    /// be computed: the interpreter then computes it on use and reports the error as before).
+    by_module: BTreeMap<usize, (u32, Option<Rc<str>>)>,
+    /// Rule address -> index of the first module whose policy contains the rule.
+    by_rule: BTreeMap<usize, u32>,
+}
+
+impl ModuleLookup {
+    pub(crate) fn new(modules: &[Ref<Module>]) -> Self {
+        let mut lookup = Self::default();
+        for (idx, module) in modules.iter().enumerate() {
+            let Ok(idx) = u32::try_from(idx) else {
+                break;
+            };
+            let path = get_path_string(&module.package.refr, Some("data"))
+                .ok()
+                .map(Rc::from);
+            lookup
+                .by_module
+                .entry(Self::module_key(module))
+                .or_insert((idx, path));
+            for rule in &module.policy {
+                lookup.by_rule.entry(Self::rule_key(rule)).or_insert(idx);
+            }
+        }
+        lookup
+    }
+
+    fn module_key(module: &Ref<Module>) -> usize {
+        core::ptr::from_ref::<Module>(module.as_ref()) as usize
+    }
+
+    fn rule_key(rule: &Ref<Rule>) -> usize {
+        core::ptr::from_ref::<Rule>(rule.as_ref()) as usize
+    }
+
+    /// Index and package path of a module of the policy; `None` for any other module (e.g. a
+    /// query module).
+    pub(crate) fn module(&self, module: &Ref<Module>) -> Option<&(u32, Option<Rc<str>>)> {
+        self.by_module.get(&Self::module_key(module))
+    }
+
+    /// Index of the first module that contains `rule`.
+    pub(crate) fn rule_module(&self, rule: &Ref<Rule>) -> Option<u32> {
+        self.by_rule.get(&Self::rule_key(rule)).copied()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CompiledPolicyData {
     pub(crate) modules: Rc<Vec<Ref<Module>>>,
+    /// Regent patch: see [`ModuleLookup`]; always built from `modules` (`Interpreter::set_modules`).
+    pub(crate) module_lookup: Rc<ModuleLookup>,
     pub(crate) parser_contexts: Rc<Vec<ParserContext>>,
     pub(crate) schedule: Option<Rc<Schedule>>,
     pub(crate) rules: Map<String, Vec<Ref<Rule>>>,

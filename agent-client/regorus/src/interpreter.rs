@@ -101,7 +101,8 @@ pub struct Interpreter {
 
     extensions: Map<String, (u8, Rc<Box<dyn Extension>>)>,
     module: Option<Ref<Module>>,
-    current_module_path: String,
+    // Regent patch: shared string, cloned from the module lookup on every module change.
+    current_module_path: Rc<str>,
     current_module_index: u32,
     query_schedule: Option<Schedule>,
     query_loop_hoisting: HoistedLoopsLookup,
@@ -164,7 +165,7 @@ impl Clone for Interpreter {
             builtins_cache: BTreeMap::default(),
             active_rules: Vec::default(),
             contexts: Vec::default(),
-            current_module_path: String::default(),
+            current_module_path: Rc::from(""),
             current_module_index: 0,
             query_schedule: None,
             query_loop_hoisting: HoistedLoopsLookup::new(),
@@ -223,7 +224,7 @@ impl Interpreter {
             data: Value::new_object(),
             module: None,
 
-            current_module_path: String::default(),
+            current_module_path: Rc::from(""),
             current_module_index: 0,
             query_schedule: None,
             query_loop_hoisting: HoistedLoopsLookup::new(),
@@ -263,7 +264,7 @@ impl Interpreter {
             data: Value::new_object(),
             module: None,
 
-            current_module_path: String::default(),
+            current_module_path: Rc::from(""),
             current_module_index: 0,
             query_module: None,
             query_schedule: None,
@@ -347,8 +348,10 @@ impl Interpreter {
         modules: Rc<Vec<Ref<Module>>>,
         parser_contexts: Rc<Vec<ParserContext>>,
     ) {
+        let module_lookup = Rc::new(compiled_policy::ModuleLookup::new(&modules));
         let compiled_policy = self.compiled_policy_mut();
         compiled_policy.modules = modules;
+        compiled_policy.module_lookup = module_lookup;
         compiled_policy.parser_contexts = parser_contexts;
     }
 
@@ -1189,7 +1192,7 @@ impl Interpreter {
                         params,
                         get_extra_arg(
                             expr,
-                            Some(self.current_module_path.as_str()),
+                            Some(self.current_module_path.as_ref()),
                             &self.compiled_policy.functions,
                         ),
                         true,
@@ -1234,7 +1237,7 @@ impl Interpreter {
                         params,
                         get_extra_arg(
                             expr,
-                            Some(self.current_module_path.as_str()),
+                            Some(self.current_module_path.as_ref()),
                             &self.compiled_policy.functions,
                         ),
                         false,
@@ -1635,7 +1638,7 @@ impl Interpreter {
                 // Handle walk(obj, output_param)
                 let extra_arg = get_extra_arg(
                     &collection_expr,
-                    Some(self.current_module_path.as_str()),
+                    Some(self.current_module_path.as_ref()),
                     &self.compiled_policy.functions,
                 );
                 // If there is an extra arg, ignore it while computing the loop value.
@@ -3636,6 +3639,14 @@ impl Interpreter {
     }
 
     fn get_rule_module(&self, rule: &Ref<Rule>) -> Result<Ref<Module>> {
+        if let Some(module) = self
+            .compiled_policy
+            .module_lookup
+            .rule_module(rule)
+            .and_then(|idx| self.compiled_policy.modules.get(usize::try_from(idx).ok()?))
+        {
+            return Ok(module.clone());
+        }
         for m in self.compiled_policy.modules.iter() {
             if m.policy.iter().any(|r| r == rule) {
                 return Ok(m.clone());
@@ -3833,16 +3844,26 @@ impl Interpreter {
         &mut self,
         module: Option<Ref<Module>>,
     ) -> Result<Option<Ref<Module>>> {
-        let previous_module = self.module.clone();
         if let Some(new_module) = &module {
-            self.current_module_path = get_path_string(&new_module.package.refr, Some("data"))?;
-            self.current_module_index = self.find_module_index(new_module);
+            match self.compiled_policy.module_lookup.module(new_module) {
+                Some((index, Some(path))) => {
+                    self.current_module_path = path.clone();
+                    self.current_module_index = *index;
+                }
+                _ => {
+                    self.current_module_path =
+                        get_path_string(&new_module.package.refr, Some("data"))?.into();
+                    self.current_module_index = self.find_module_index(new_module);
+                }
+            }
         }
-        self.module = module;
-        Ok(previous_module)
+        Ok(core::mem::replace(&mut self.module, module))
     }
 
     fn find_module_index(&self, module: &Ref<Module>) -> u32 {
+        if let Some((index, _)) = self.compiled_policy.module_lookup.module(module) {
+            return *index;
+        }
         self.compiled_policy
             .modules
             .iter()
