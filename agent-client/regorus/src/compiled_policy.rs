@@ -10,7 +10,7 @@
 use crate::ast::*;
 use crate::compiler::hoist::HoistedLoopsLookup;
 use crate::engine::Engine;
-use crate::parser::ParserContext;
+use crate::parser::{Parser, ParserContext};
 use crate::scheduler::*;
 use crate::utils::*;
 use crate::*;
@@ -212,32 +212,47 @@ pub(crate) struct TargetInfo {
 
 /// Regent patch: what the interpreter needs to know about a module on every rule or function
 /// entry, computed once when the modules are set (upstream rebuilt the package path string and
-/// searched the module list linearly each time).
+/// its components and searched the module list linearly each time).
 #[derive(Debug, Default)]
 pub(crate) struct ModuleLookup {
-    /// Module address -> (index in `modules`, package path `data.a.b`, or `None` if it could not
-    /// be computed: the interpreter then computes it on use and reports the error as before).
-    by_module: BTreeMap<usize, (u32, Option<Rc<str>>)>,
+    /// Module address -> what is known about the first module at that address.
+    by_module: BTreeMap<usize, ModuleInfo>,
     /// Rule address -> index of the first module whose policy contains the rule.
     by_rule: BTreeMap<usize, u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ModuleInfo {
+    /// Index in `CompiledPolicyData::modules`.
+    pub(crate) index: u32,
+    /// `get_path_string(package, Some("data"))`, or `None` if that failed (the interpreter then
+    /// computes it on use and reports the error as before).
+    pub(crate) path: Option<Rc<str>>,
+    /// `Parser::get_static_string_path_components(package)`, or `None` if that failed.
+    pub(crate) components: Option<Rc<[String]>>,
 }
 
 impl ModuleLookup {
     pub(crate) fn new(modules: &[Ref<Module>]) -> Self {
         let mut lookup = Self::default();
         for (idx, module) in modules.iter().enumerate() {
-            let Ok(idx) = u32::try_from(idx) else {
+            let Ok(index) = u32::try_from(idx) else {
                 break;
             };
-            let path = get_path_string(&module.package.refr, Some("data"))
-                .ok()
-                .map(Rc::from);
             lookup
                 .by_module
                 .entry(Self::module_key(module))
-                .or_insert((idx, path));
+                .or_insert_with(|| ModuleInfo {
+                    index,
+                    path: get_path_string(&module.package.refr, Some("data"))
+                        .ok()
+                        .map(Rc::from),
+                    components: Parser::get_static_string_path_components(&module.package.refr)
+                        .ok()
+                        .map(Rc::from),
+                });
             for rule in &module.policy {
-                lookup.by_rule.entry(Self::rule_key(rule)).or_insert(idx);
+                lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
             }
         }
         lookup
@@ -251,9 +266,9 @@ impl ModuleLookup {
         core::ptr::from_ref::<Rule>(rule.as_ref()) as usize
     }
 
-    /// Index and package path of a module of the policy; `None` for any other module (e.g. a
-    /// query module).
-    pub(crate) fn module(&self, module: &Ref<Module>) -> Option<&(u32, Option<Rc<str>>)> {
+    /// What is known about a module of the policy; `None` for any other module (e.g. a query
+    /// module).
+    pub(crate) fn module(&self, module: &Ref<Module>) -> Option<&ModuleInfo> {
         self.by_module.get(&Self::module_key(module))
     }
 

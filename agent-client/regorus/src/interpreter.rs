@@ -2558,14 +2558,17 @@ impl Interpreter {
     }
 
     fn lookup_function_by_name(&self, path: &str) -> Option<(&Vec<Ref<Rule>>, &Ref<Module>)> {
-        let mut path = path.to_owned();
-        if !path.starts_with("data.") {
+        // Regent patch: no copy of a path that already starts with `data.`.
+        let found = if path.starts_with("data.") {
+            self.compiled_policy.functions.get(path)
+        } else {
             // `path` is already a canonical Rego path; its first component is an
             // identifier, so the separator here cannot flatten a string key.
-            path = format!("{}.{}", self.current_module_path, path);
-        }
+            let path = format!("{}.{}", self.current_module_path, path);
+            self.compiled_policy.functions.get(&path)
+        };
 
-        match self.compiled_policy.functions.get(&path) {
+        match found {
             Some((f, _, m)) => Some((f, m)),
             _ => None,
         }
@@ -2807,10 +2810,9 @@ impl Interpreter {
             .resolve_fcn_path_through_imports(&fcn_path)
             .unwrap_or(fcn_path);
 
-        let orig_fcn_path = fcn_path.clone();
-
+        // Regent patch: no copies of the path (upstream cloned it twice here).
         let mut with_functions_saved = None;
-        let selected_fcn_path = match self.with_functions.get(&orig_fcn_path) {
+        let selected_fcn_path = match self.with_functions.get(&fcn_path) {
             Some(FunctionModifier::Function(p)) => {
                 let p = p.clone();
                 with_functions_saved = Some(self.with_functions.clone());
@@ -2826,7 +2828,7 @@ impl Interpreter {
                 }
                 return Ok(value_override.clone());
             }
-            _ => orig_fcn_path.clone(),
+            _ => fcn_path,
         };
 
         let mut extension = None;
@@ -2857,7 +2859,7 @@ impl Interpreter {
                 else if let Some(builtin) = Self::lookup_builtin(span, &selected_fcn_path)? {
                     let r = self.eval_builtin_call(
                         span,
-                        &selected_fcn_path.clone(),
+                        &selected_fcn_path,
                         *builtin,
                         params,
                         param_values,
@@ -3167,17 +3169,22 @@ impl Interpreter {
                 // Prevent cyclic evaluation.
                 continue;
             }
-            let mut module_path_components = vec!["data".to_string()];
-            module_path_components.extend(Parser::get_static_string_path_components(
-                &module.package.refr,
-            )?);
+            // Regent patch: the package components come from the module lookup; the test is
+            // upstream's `["data", package...].starts_with(path)`.
+            let package = self.package_components(&module)?;
+            let starts_with = match path.split_first() {
+                Some((first, rest)) => {
+                    first == "data"
+                        && rest.len() <= package.len()
+                        && package.iter().zip(rest).all(|(a, b)| a == b)
+                }
+                None => true,
+            };
 
-            if path.len() > 1 && module_path_components.starts_with(path) {
+            if path.len() > 1 && starts_with {
                 // Ensure that the module is created.
-                let module_value_components =
-                    Parser::get_static_string_path_components(&module.package.refr)?;
                 let module_value_components: Vec<&str> =
-                    module_value_components.iter().map(String::as_str).collect();
+                    package.iter().map(String::as_str).collect();
                 if self.has_explicit_data_with_override_ancestor(&module_value_components)? {
                     continue;
                 }
@@ -3289,7 +3296,7 @@ impl Interpreter {
                 return Ok(true);
             }
 
-            match &obj[*p] {
+            match obj.index_str(p) {
                 // Prefix and its suffixes including path have not been processed.
                 Value::Undefined => return Ok(false),
                 v => obj = v,
@@ -3327,7 +3334,7 @@ impl Interpreter {
         }
 
         for component in path {
-            match &obj[*component] {
+            match obj.index_str(component) {
                 Value::Undefined => return Ok(false),
                 value => obj = value,
             }
@@ -3407,20 +3414,21 @@ impl Interpreter {
             Ok(Self::get_value_chained(self.data.clone(), fields))
         } else if !self.compiled_policy.modules.is_empty() {
             let module = self.current_module()?;
-            let mut module_var_path =
-                Parser::get_static_string_path_components(&module.package.refr)?;
-            module_var_path.push(name.text().to_string());
-            let module_var_path_refs: Vec<&str> =
-                module_var_path.iter().map(String::as_str).collect();
+            // Regent patch: package components from the module lookup, borrowed.
+            let package = self.package_components(&module)?;
+            let mut module_var_path: Vec<&str> = Vec::with_capacity(package.len() + 1);
+            module_var_path.extend(package.iter().map(String::as_str));
+            module_var_path.push(name.text());
+            let module_var_path_refs: &[&str] = &module_var_path;
 
-            if self.is_processed(&module_var_path_refs)? {
-                let value = Self::get_value_chained(self.data.clone(), &module_var_path_refs);
+            if self.is_processed(module_var_path_refs)? {
+                let value = Self::get_value_chained(self.data.clone(), module_var_path_refs);
                 return Ok(Self::get_value_chained(value, fields));
             }
 
             // Ensure that all the rules having common prefix (name) are evaluated.
             let rule_path_components = core::iter::once("data")
-                .chain(module_var_path.iter().map(String::as_str))
+                .chain(module_var_path.iter().copied())
                 .collect::<Vec<_>>();
             let rule_path = format_string_path(&rule_path_components)?;
 
@@ -3465,7 +3473,7 @@ impl Interpreter {
                 }
             }
 
-            let value = Self::get_value_chained(self.data.clone(), &module_var_path_refs[..]);
+            let value = Self::get_value_chained(self.data.clone(), module_var_path_refs);
             Ok(Self::get_value_chained(value, fields))
         } else {
             Ok(Value::Undefined)
@@ -3777,11 +3785,16 @@ impl Interpreter {
         })
     }
 
-    fn get_value_chained(mut obj: Value, path: &[&str]) -> Value {
-        for p in path {
-            obj = obj[&Value::String(p.to_string().into())].clone();
+    fn get_value_chained(obj: Value, path: &[&str]) -> Value {
+        // Regent patch: walk by reference with non-allocating string keys, clone once.
+        if path.is_empty() {
+            return obj;
         }
-        obj
+        let mut value = &obj;
+        for p in path {
+            value = value.index_str(p);
+        }
+        value.clone()
     }
 
     #[inline]
@@ -3846,7 +3859,11 @@ impl Interpreter {
     ) -> Result<Option<Ref<Module>>> {
         if let Some(new_module) = &module {
             match self.compiled_policy.module_lookup.module(new_module) {
-                Some((index, Some(path))) => {
+                Some(compiled_policy::ModuleInfo {
+                    index,
+                    path: Some(path),
+                    ..
+                }) => {
                     self.current_module_path = path.clone();
                     self.current_module_index = *index;
                 }
@@ -3860,9 +3877,21 @@ impl Interpreter {
         Ok(core::mem::replace(&mut self.module, module))
     }
 
+    /// Regent patch: `Parser::get_static_string_path_components(&module.package.refr)`, from
+    /// the module lookup when the module is one of the policy's.
+    fn package_components(&self, module: &Ref<Module>) -> Result<Rc<[String]>> {
+        match self.compiled_policy.module_lookup.module(module) {
+            Some(compiled_policy::ModuleInfo {
+                components: Some(components),
+                ..
+            }) => Ok(components.clone()),
+            _ => Ok(Parser::get_static_string_path_components(&module.package.refr)?.into()),
+        }
+    }
+
     fn find_module_index(&self, module: &Ref<Module>) -> u32 {
-        if let Some((index, _)) = self.compiled_policy.module_lookup.module(module) {
-            return *index;
+        if let Some(info) = self.compiled_policy.module_lookup.module(module) {
+            return info.index;
         }
         self.compiled_policy
             .modules

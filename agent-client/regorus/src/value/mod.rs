@@ -1846,3 +1846,150 @@ where
         &self[&Value::from(key)]
     }
 }
+
+// ---------------------------------------------------------------------------
+// Regent patch: look up a string key without building a `Value::String` (one allocation) for it.
+// ---------------------------------------------------------------------------
+
+/// How `value` orders against `Value::String(s)` under `Value`'s derived `Ord` (variant order
+/// Null < Bool < Number < String < Array < Set < Object < Undefined; strings by `str` order).
+#[inline]
+pub(crate) fn cmp_value_with_str(value: &Value, s: &str) -> core::cmp::Ordering {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => core::cmp::Ordering::Less,
+        Value::String(k) => k.as_ref().cmp(s),
+        Value::Array(_) | Value::Set(_) | Value::Object(_) | Value::Undefined => {
+            core::cmp::Ordering::Greater
+        }
+    }
+}
+
+/// A map key seen either as a `Value` or as the string of a `Value::String`, so that a
+/// `BTreeMap<Value, _>` can be searched with a `&str` (through `Borrow<dyn KeyLike>`).
+pub(crate) trait KeyLike {
+    fn key_ref(&self) -> KeyRef<'_>;
+}
+
+pub(crate) enum KeyRef<'a> {
+    Value(&'a Value),
+    Str(&'a str),
+}
+
+/// A `&str` used as a map key; orders exactly like `Value::String` of the same string.
+pub(crate) struct StrKey<'a>(pub(crate) &'a str);
+
+impl KeyLike for Value {
+    #[inline]
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef::Value(self)
+    }
+}
+
+impl KeyLike for StrKey<'_> {
+    #[inline]
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef::Str(self.0)
+    }
+}
+
+impl<'a> core::borrow::Borrow<dyn KeyLike + 'a> for Value {
+    #[inline]
+    fn borrow(&self) -> &(dyn KeyLike + 'a) {
+        self
+    }
+}
+
+impl Ord for dyn KeyLike + '_ {
+    #[inline]
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        match (self.key_ref(), other.key_ref()) {
+            (KeyRef::Value(a), KeyRef::Value(b)) => a.cmp(b),
+            (KeyRef::Value(a), KeyRef::Str(b)) => cmp_value_with_str(a, b),
+            (KeyRef::Str(a), KeyRef::Value(b)) => cmp_value_with_str(b, a).reverse(),
+            (KeyRef::Str(a), KeyRef::Str(b)) => a.cmp(b),
+        }
+    }
+}
+
+impl PartialOrd for dyn KeyLike + '_ {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for dyn KeyLike + '_ {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == core::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for dyn KeyLike + '_ {}
+
+impl Value {
+    /// `&self[key]` for a string key, without allocating the key: the value of `key` in an
+    /// object, the member `key` of a set, `Undefined` otherwise (as `Index<&Value>`).
+    #[inline]
+    pub(crate) fn index_str(&self, key: &str) -> &Value {
+        match self {
+            Value::Object(o) => o.get_str(key).unwrap_or(&Value::Undefined),
+            Value::Set(_) => &self[&Value::from(key)],
+            _ => &Value::Undefined,
+        }
+    }
+}
+
+#[cfg(test)]
+mod regent_str_key_tests {
+    use super::*;
+
+    #[test]
+    fn str_lookup_matches_value_lookup() {
+        let keys = [
+            Value::Null,
+            Value::Bool(true),
+            Value::from(1),
+            Value::from(""),
+            Value::from("a"),
+            Value::from("ab"),
+            Value::from("b"),
+            Value::from("é"),
+            Value::new_array(),
+            Value::new_set(),
+            Value::new_object(),
+        ];
+        // Objects in both representations (built and frozen) of every prefix of the keys.
+        for n in 0..=keys.len() {
+            let mut map = BTreeMap::new();
+            for (i, k) in keys.iter().take(n).enumerate() {
+                map.insert(k.clone(), Value::from(i));
+            }
+            let btree = Value::from(map.clone());
+            let frozen = Object::from(map.clone()).into_value();
+            for probe in ["", "a", "ab", "b", "c", "é", "aa", "\u{0}"] {
+                let expected = &btree[&Value::from(probe)];
+                assert_eq!(btree.index_str(probe), expected, "{probe} in {btree}");
+                assert_eq!(frozen.index_str(probe), expected, "{probe} in frozen {btree}");
+            }
+            for k in &keys {
+                let cmp_str = match k {
+                    Value::String(s) => Some(s.clone()),
+                    _ => None,
+                };
+                for probe in ["", "a", "b", "zz"] {
+                    let by_value = k.cmp(&Value::from(probe));
+                    assert_eq!(cmp_value_with_str(k, probe), by_value, "{k} vs {probe}");
+                    if let Some(s) = &cmp_str {
+                        assert_eq!(s.as_ref().cmp(probe), by_value);
+                    }
+                }
+            }
+        }
+        let mut set = Value::new_set();
+        set.as_set_mut().unwrap().insert(Value::from("x"));
+        assert_eq!(set.index_str("x"), &Value::from("x"));
+        assert_eq!(set.index_str("y"), &Value::Undefined);
+        assert_eq!(Value::from("x").index_str("x"), &Value::Undefined);
+    }
+}

@@ -101,6 +101,24 @@ impl Object {
         }
     }
 
+    /// Regent patch: `get(&Value::from(key))` without allocating the key.
+    #[inline]
+    pub(crate) fn get_str(&self, key: &str) -> Option<&Value> {
+        match &self.repr {
+            Repr::Empty => None,
+            Repr::Frozen(v) => match v
+                .binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key))
+            {
+                Ok(i) => Some(&v[i].1),
+                Err(_) => None,
+            },
+            Repr::BTree(m) => {
+                let key: &dyn crate::value::KeyLike = &crate::value::StrKey(key);
+                m.get(key)
+            }
+        }
+    }
+
     #[inline]
     pub fn contains_key(&self, key: &Value) -> bool {
         self.get(key).is_some()

@@ -189,7 +189,7 @@ impl Set {
                 // `(Bound<&T>, Bound<&T>)` impls `RangeBounds<T>` — no clone
                 // needed to build the resume bound.
                 self.inner
-                    .range((Bound::Excluded(prev), Bound::Unbounded))
+                    .range::<Value, _>((Bound::Excluded(prev), Bound::Unbounded))
                     .next()
             },
         );
