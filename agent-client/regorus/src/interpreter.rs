@@ -22,7 +22,8 @@ use crate::utils::*;
 #[cfg(not(feature = "std"))]
 use crate::utils::{
     append_path_component, append_path_value_component, format_path_components, format_string_path,
-    get_extra_arg, get_path_string, get_root_var, get_rule_path_components,
+    get_extra_arg, get_path_string, get_root_var, get_rule_path_components, is_identifier_component,
+    prefix_paths,
     split_canonical_path_root, FunctionTable, PathComponent,
 };
 use crate::value::*;
@@ -2580,6 +2581,25 @@ impl Interpreter {
         if self.compiled_policy.imports.is_empty() {
             return None;
         }
+        // Regent patch: for an identifier alias in a package, the key is `<package>.<alias>`;
+        // find it among the keys that start with the package path (a contiguous range of the
+        // sorted map) instead of building the key string on every call.
+        let package: &str = &self.current_module_path;
+        if !package.is_empty() && is_identifier_component(alias) {
+            for (key, import) in self
+                .compiled_policy
+                .imports
+                .range::<str, _>((Included(package), Unbounded))
+            {
+                let Some(rest) = key.strip_prefix(package) else {
+                    break;
+                };
+                if rest.strip_prefix('.') == Some(alias) {
+                    return Some(import);
+                }
+            }
+            return None;
+        }
         let import_key = append_path_component(&self.current_module_path, alias).ok()?;
         self.compiled_policy.imports.get(&import_key)
     }
@@ -3248,36 +3268,37 @@ impl Interpreter {
 
     fn ensure_rule_evaluated(&mut self, path: String) -> Result<()> {
         self.check_execution_time()?;
+        // Regent patch: iterate the shared policy (one reference count) instead of cloning the
+        // rule lists and the path components.
+        let compiled_policy = self.compiled_policy.clone();
         let mut matched = false;
-        if let Some(rules) = self.compiled_policy.rules.get(&path) {
+        if let Some(rules) = compiled_policy.rules.get(&path) {
             matched = true;
-            for r in rules.clone() {
-                if !self.processed.contains(&r) {
-                    let module = self.get_rule_module(&r)?;
-                    self.eval_rule(&module, &r)?;
+            for r in rules {
+                if !self.processed.contains(r) {
+                    let module = self.get_rule_module(r)?;
+                    self.eval_rule(&module, r)?;
                 }
             }
         }
 
         // Evaluate the associated default rules after non-default rules
-        if let Some(rules) = self.compiled_policy.default_rules.get(&path) {
+        if let Some(rules) = compiled_policy.default_rules.get(&path) {
             matched = true;
-            for (r, _) in rules.clone() {
-                if !self.processed.contains(&r) {
-                    let module = self.get_rule_module(&r)?;
+            for (r, _) in rules {
+                if !self.processed.contains(r) {
+                    let module = self.get_rule_module(r)?;
                     let prev_module = self.set_current_module(Some(module))?;
-                    self.eval_default_rule(&r)?;
+                    self.eval_default_rule(r)?;
                     self.set_current_module(prev_module)?;
                 }
             }
         }
 
         if matched {
-            let components = self
-                .compiled_policy
+            let components = compiled_policy
                 .rule_path_components
                 .get(&path)
-                .cloned()
                 .ok_or_else(|| anyhow!("missing components for registered rule path {path}"))?;
             let comps: Vec<&str> = components.iter().map(String::as_str).collect();
             let (_, tail) = comps
@@ -3394,19 +3415,15 @@ impl Interpreter {
                 .collect();
             self.ensure_module_evaluated(&requested_path)?;
 
+            // Regent patch: build `data.f1.f2...` once; each prefix path (upstream: one
+            // `format_string_path` and two `Vec`s per prefix) is a prefix of that string.
+            let (full_path, ends) = prefix_paths("data", fields)?;
             for i in (1..=fields.len()).rev() {
-                let prefix = fields.iter().take(i).copied().collect::<Vec<_>>();
-                let prefix_components = core::iter::once("data")
-                    .chain(prefix.iter().copied())
-                    .collect::<Vec<_>>();
-                let prefix_path = format_string_path(&prefix_components)?;
-                if self.compiled_policy.rules.contains_key(&prefix_path)
-                    || self
-                        .compiled_policy
-                        .default_rules
-                        .contains_key(&prefix_path)
+                let prefix_path = &full_path[..ends[i]];
+                if self.compiled_policy.rules.contains_key(prefix_path)
+                    || self.compiled_policy.default_rules.contains_key(prefix_path)
                 {
-                    self.ensure_rule_evaluated(prefix_path)?;
+                    self.ensure_rule_evaluated(prefix_path.to_string())?;
                     break;
                 }
             }
@@ -3448,17 +3465,14 @@ impl Interpreter {
             // Find the rule to which the var being looked up corresponds to. This is the prefix for
             // which rules exist.
             let mut found = false;
+            // Regent patch: prefixes of one string, as above.
+            let (full_path, ends) = prefix_paths(&rule_path, fields)?;
             for i in (0..=fields.len()).rev() {
-                let comps = fields.iter().take(i).copied().collect::<Vec<_>>();
-                let mut path = rule_path.clone();
-                for component in comps {
-                    path = append_path_component(&path, component)?;
-                }
-
-                if self.compiled_policy.rules.contains_key(&path)
-                    || self.compiled_policy.default_rules.contains_key(&path)
+                let path = &full_path[..ends[i]];
+                if self.compiled_policy.rules.contains_key(path)
+                    || self.compiled_policy.default_rules.contains_key(path)
                 {
-                    self.ensure_rule_evaluated(path)?;
+                    self.ensure_rule_evaluated(path.to_string())?;
                     found = true;
                     break;
                 }
@@ -3804,18 +3818,19 @@ impl Interpreter {
             None => return Ok(obj),
         };
 
-        let key = Value::String((*first).into());
+        // Regent patch: the key is allocated only when it is inserted.
+        let key: &str = first;
         if obj == &Value::Undefined {
             *obj = Value::new_object();
         }
         if let Value::Object(map) = obj {
-            if map.get(&key).is_none() {
-                Rc::make_mut(map).insert(key.clone(), Value::Undefined);
+            if map.get_str(key).is_none() {
+                Rc::make_mut(map).insert(Value::String(key.into()), Value::Undefined);
             }
         }
 
         match obj {
-            Value::Object(map) => match Rc::make_mut(map).get_mut(&key) {
+            Value::Object(map) => match Rc::make_mut(map).get_str_mut(key) {
                 Some(v) if tail.is_empty() => Ok(v),
                 Some(v) => Self::make_or_get_value_mut(v, tail),
                 _ => bail!("internal error: unexpected"),

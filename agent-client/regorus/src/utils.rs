@@ -33,7 +33,7 @@ impl PathComponent {
     }
 }
 
-fn is_identifier_component(component: &str) -> bool {
+pub(crate) fn is_identifier_component(component: &str) -> bool {
     let mut bytes = component.bytes();
     matches!(bytes.next(), Some(first) if first.is_ascii_alphabetic() || first == b'_')
         && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
@@ -78,6 +78,21 @@ pub(crate) fn append_path_value_component(path: &str, component: &Value) -> Resu
             }
         }
     }
+}
+
+/// Regent patch: `root` with every field appended (as `append_path_component`), and the byte
+/// length of the path after 0, 1, ... fields: `&path[..ends[i]]` is `root` with the first `i`
+/// fields appended, because appending a component never changes what precedes it.
+pub(crate) fn prefix_paths(root: &str, fields: &[&str]) -> Result<(String, Vec<usize>)> {
+    let mut path = String::with_capacity(root.len() + fields.len() * 16);
+    path.push_str(root);
+    let mut ends = Vec::with_capacity(fields.len() + 1);
+    ends.push(path.len());
+    for field in fields {
+        append_path_component_to(&mut path, field)?;
+        ends.push(path.len());
+    }
+    Ok((path, ends))
 }
 
 pub(crate) fn format_path_components(components: &[PathComponent]) -> Result<String> {
@@ -259,7 +274,7 @@ pub fn get_root_var(mut expr: &Expr) -> Result<SourceStr> {
 
 #[cfg(test)]
 mod tests {
-    use super::append_path_component;
+    use super::{append_path_component, format_string_path, prefix_paths};
     use alloc::format;
     use anyhow::Result;
 
@@ -285,6 +300,29 @@ mod tests {
             }
         }
 
+        Ok(())
+    }
+
+    #[test]
+    fn prefix_paths_are_the_paths_of_each_prefix() -> Result<()> {
+        let fields = ["a", "with-hyphen", "9x", "b_c", "", "é"];
+        let (path, ends) = prefix_paths("data", &fields)?;
+        for i in 0..=fields.len() {
+            let mut components = alloc::vec!["data"];
+            components.extend_from_slice(&fields[..i]);
+            let expected = format_string_path(&components)?;
+            if path[..ends[i]] != expected {
+                return Err(anyhow::Error::msg(format!("{i}: {} != {expected}", &path[..ends[i]])));
+            }
+            let mut appended = alloc::string::String::from("data.p");
+            for field in &fields[..i] {
+                appended = append_path_component(&appended, field)?;
+            }
+            let (path, ends) = prefix_paths("data.p", &fields)?;
+            if path[..ends[i]] != appended {
+                return Err(anyhow::Error::msg(format!("{i}: {} != {appended}", &path[..ends[i]])));
+            }
+        }
         Ok(())
     }
 }

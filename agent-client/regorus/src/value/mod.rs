@@ -1531,20 +1531,21 @@ impl Value {
             return Ok(self);
         }
 
-        let key = Value::String(paths[0].into());
+        // Regent patch: the key is allocated only when it is inserted.
+        let key = paths[0];
         if self == &Value::Undefined {
             *self = Value::new_object();
         }
         if let Value::Object(map) = self {
-            if map.get(&key).is_none() {
-                Rc::make_mut(map).insert(key.clone(), Value::Undefined);
+            if map.get_str(key).is_none() {
+                Rc::make_mut(map).insert(Value::String(key.into()), Value::Undefined);
                 // Enforce allocator limit while creating nested object entries.
                 enforce_limit_anyhow()?;
             }
         }
 
         match self {
-            Value::Object(map) => match Rc::make_mut(map).get_mut(&key) {
+            Value::Object(map) => match Rc::make_mut(map).get_str_mut(key) {
                 Some(v) if paths.len() == 1 => Ok(v),
                 Some(v) => Self::make_or_get_value_mut(v, &paths[1..]),
                 _ => bail!("internal error: unexpected"),

@@ -119,6 +119,23 @@ impl Object {
         }
     }
 
+    /// Regent patch: `get_mut(&Value::from(key))` without allocating the key.
+    pub(crate) fn get_str_mut(&mut self, key: &str) -> Option<&mut Value> {
+        match &mut self.repr {
+            Repr::Empty => None,
+            Repr::Frozen(v) => match v
+                .binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key))
+            {
+                Ok(i) => Some(&mut v[i].1),
+                Err(_) => None,
+            },
+            Repr::BTree(m) => {
+                let key: &dyn crate::value::KeyLike = &crate::value::StrKey(key);
+                m.get_mut(key)
+            }
+        }
+    }
+
     #[inline]
     pub fn contains_key(&self, key: &Value) -> bool {
         self.get(key).is_some()
