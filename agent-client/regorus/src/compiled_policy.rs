@@ -219,6 +219,9 @@ pub(crate) struct ModuleLookup {
     by_module: BTreeMap<usize, ModuleInfo>,
     /// Rule address -> index of the first module whose policy contains the rule.
     by_rule: BTreeMap<usize, u32>,
+    /// Address of the `fcn` expression of a call -> `get_path_string(fcn, None)`, for the calls
+    /// found in the modules' rules (a call not found here is resolved as before).
+    call_paths: BTreeMap<usize, Rc<str>>,
 }
 
 #[derive(Debug)]
@@ -253,9 +256,162 @@ impl ModuleLookup {
                 });
             for rule in &module.policy {
                 lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
+                lookup.gather_calls_in_rule(rule);
             }
         }
         lookup
+    }
+
+    fn gather_calls_in_rule(&mut self, rule: &Rule) {
+        match rule {
+            Rule::Spec { head, bodies, .. } => {
+                match head {
+                    RuleHead::Compr { refr, assign, .. } => {
+                        self.gather_calls(refr);
+                        if let Some(assign) = assign {
+                            self.gather_calls(&assign.value);
+                        }
+                    }
+                    RuleHead::Set { refr, key, .. } => {
+                        self.gather_calls(refr);
+                        if let Some(key) = key {
+                            self.gather_calls(key);
+                        }
+                    }
+                    RuleHead::Func {
+                        refr, args, assign, ..
+                    } => {
+                        self.gather_calls(refr);
+                        for arg in args {
+                            self.gather_calls(arg);
+                        }
+                        if let Some(assign) = assign {
+                            self.gather_calls(&assign.value);
+                        }
+                    }
+                }
+                for body in bodies {
+                    if let Some(assign) = &body.assign {
+                        self.gather_calls(&assign.value);
+                    }
+                    self.gather_calls_in_query(&body.query);
+                }
+            }
+            Rule::Default {
+                refr, args, value, ..
+            } => {
+                self.gather_calls(refr);
+                for arg in args {
+                    self.gather_calls(arg);
+                }
+                self.gather_calls(value);
+            }
+        }
+    }
+
+    fn gather_calls_in_query(&mut self, query: &Query) {
+        for stmt in &query.stmts {
+            match &stmt.literal {
+                Literal::SomeVars { .. } => {}
+                Literal::SomeIn {
+                    key,
+                    value,
+                    collection,
+                    ..
+                } => {
+                    if let Some(key) = key {
+                        self.gather_calls(key);
+                    }
+                    self.gather_calls(value);
+                    self.gather_calls(collection);
+                }
+                Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => {
+                    self.gather_calls(expr);
+                }
+                Literal::Every { domain, query, .. } => {
+                    self.gather_calls(domain);
+                    self.gather_calls_in_query(query);
+                }
+            }
+            for with_mod in &stmt.with_mods {
+                self.gather_calls(&with_mod.refr);
+                self.gather_calls(&with_mod.r#as);
+            }
+        }
+    }
+
+    fn gather_calls(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Call { fcn, params, .. } => {
+                if let Ok(path) = get_path_string(fcn, None) {
+                    self.call_paths
+                        .insert(Self::expr_key(fcn), Rc::from(path.as_str()));
+                }
+                self.gather_calls(fcn);
+                for param in params {
+                    self.gather_calls(param);
+                }
+            }
+            Expr::Array { items, .. } | Expr::Set { items, .. } => {
+                for item in items {
+                    self.gather_calls(item);
+                }
+            }
+            Expr::Object { fields, .. } => {
+                for (_, key, value) in fields {
+                    self.gather_calls(key);
+                    self.gather_calls(value);
+                }
+            }
+            Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
+                self.gather_calls(term);
+                self.gather_calls_in_query(query);
+            }
+            Expr::ObjectCompr {
+                key, value, query, ..
+            } => {
+                self.gather_calls(key);
+                self.gather_calls(value);
+                self.gather_calls_in_query(query);
+            }
+            Expr::UnaryExpr { expr, .. } => self.gather_calls(expr),
+            Expr::RefDot { refr, .. } => self.gather_calls(refr),
+            Expr::RefBrack { refr, index, .. } => {
+                self.gather_calls(refr);
+                self.gather_calls(index);
+            }
+            Expr::BinExpr { lhs, rhs, .. }
+            | Expr::BoolExpr { lhs, rhs, .. }
+            | Expr::ArithExpr { lhs, rhs, .. }
+            | Expr::AssignExpr { lhs, rhs, .. } => {
+                self.gather_calls(lhs);
+                self.gather_calls(rhs);
+            }
+            Expr::Membership {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                if let Some(key) = key {
+                    self.gather_calls(key);
+                }
+                self.gather_calls(value);
+                self.gather_calls(collection);
+            }
+            // Leaves, and any other form: nothing to record (a call missed here is resolved
+            // as upstream does).
+            _ => {}
+        }
+    }
+
+    fn expr_key(expr: &Expr) -> usize {
+        core::ptr::from_ref::<Expr>(expr) as usize
+    }
+
+    /// `get_path_string(fcn, None)` of a call's function expression, if recorded.
+    pub(crate) fn call_path(&self, fcn: &Expr) -> Option<&Rc<str>> {
+        self.call_paths.get(&Self::expr_key(fcn))
     }
 
     fn module_key(module: &Ref<Module>) -> usize {

@@ -2813,9 +2813,14 @@ impl Interpreter {
             return Ok(v.clone());
         }
 
-        let fcn_path = match get_path_string(fcn, None) {
-            Ok(p) => p,
-            _ => bail!(span.error("invalid function expression")),
+        // Regent patch: the call's path comes from the module lookup (computed once) when the
+        // call is one of the policy's, and is shared (`Rc<str>`) rather than rebuilt.
+        let fcn_path: Rc<str> = match self.compiled_policy.module_lookup.call_path(fcn) {
+            Some(p) => p.clone(),
+            None => match get_path_string(fcn, None) {
+                Ok(p) => p.into(),
+                _ => bail!(span.error("invalid function expression")),
+            },
         };
 
         let mut param_values = Vec::with_capacity(params.len());
@@ -2826,15 +2831,15 @@ impl Interpreter {
         // Resolve a leading import alias before the `with` override and builtin
         // lookups, so an override keyed by the full path reaches aliased calls
         // and the alias shadows a like-named builtin namespace (matching OPA).
-        let fcn_path = self
+        let fcn_path: Rc<str> = self
             .resolve_fcn_path_through_imports(&fcn_path)
-            .unwrap_or(fcn_path);
+            .map_or(fcn_path, Rc::from);
 
         // Regent patch: no copies of the path (upstream cloned it twice here).
         let mut with_functions_saved = None;
-        let selected_fcn_path = match self.with_functions.get(&fcn_path) {
+        let selected_fcn_path: Rc<str> = match self.with_functions.get(&*fcn_path) {
             Some(FunctionModifier::Function(p)) => {
-                let p = p.clone();
+                let p = Rc::from(p.as_str());
                 with_functions_saved = Some(self.with_functions.clone());
                 self.with_functions.clear();
                 p
@@ -2859,7 +2864,7 @@ impl Interpreter {
                 if self
                     .compiled_policy
                     .default_rules
-                    .contains_key(&selected_fcn_path)
+                    .contains_key(&*selected_fcn_path)
                     || self
                         .compiled_policy
                         .default_rules
@@ -2869,10 +2874,10 @@ impl Interpreter {
                     (&empty, self.module.clone())
                 }
                 // Look up extension.
-                else if let Some(ext) = self.extensions.get_mut(&selected_fcn_path) {
+                else if let Some(ext) = self.extensions.get_mut(&*selected_fcn_path) {
                     extension = Some(ext);
                     (&empty, None)
-                } else if selected_fcn_path == "print" {
+                } else if &*selected_fcn_path == "print" {
                     return self.eval_print(span, params, param_values);
                 }
                 // Look up builtin function.
@@ -3068,7 +3073,7 @@ impl Interpreter {
                 let rules = match self
                     .compiled_policy
                     .default_rules
-                    .get(&selected_fcn_path)
+                    .get(&*selected_fcn_path)
                     .cloned()
                 {
                     Some(rules) => Some(rules),
