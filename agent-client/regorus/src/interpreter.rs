@@ -22,9 +22,8 @@ use crate::utils::*;
 #[cfg(not(feature = "std"))]
 use crate::utils::{
     append_path_component, append_path_value_component, format_path_components, format_string_path,
-    get_extra_arg, get_path_string, get_root_var, get_rule_path_components, is_identifier_component,
-    prefix_paths,
-    split_canonical_path_root, FunctionTable, PathComponent,
+    get_extra_arg, get_path_string, get_root_var, get_rule_path_components,
+    is_identifier_component, prefix_paths, split_canonical_path_root, FunctionTable, PathComponent,
 };
 use crate::value::*;
 use crate::*;

@@ -312,7 +312,10 @@ mod tests {
             components.extend_from_slice(&fields[..i]);
             let expected = format_string_path(&components)?;
             if path[..ends[i]] != expected {
-                return Err(anyhow::Error::msg(format!("{i}: {} != {expected}", &path[..ends[i]])));
+                return Err(anyhow::Error::msg(format!(
+                    "{i}: {} != {expected}",
+                    &path[..ends[i]]
+                )));
             }
             let mut appended = alloc::string::String::from("data.p");
             for field in &fields[..i] {
@@ -320,7 +323,10 @@ mod tests {
             }
             let (path, ends) = prefix_paths("data.p", &fields)?;
             if path[..ends[i]] != appended {
-                return Err(anyhow::Error::msg(format!("{i}: {} != {appended}", &path[..ends[i]])));
+                return Err(anyhow::Error::msg(format!(
+                    "{i}: {} != {appended}",
+                    &path[..ends[i]]
+                )));
             }
         }
         Ok(())

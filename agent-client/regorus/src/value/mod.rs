@@ -1971,7 +1971,11 @@ mod regent_str_key_tests {
             for probe in ["", "a", "ab", "b", "c", "é", "aa", "\u{0}"] {
                 let expected = &btree[&Value::from(probe)];
                 assert_eq!(btree.index_str(probe), expected, "{probe} in {btree}");
-                assert_eq!(frozen.index_str(probe), expected, "{probe} in frozen {btree}");
+                assert_eq!(
+                    frozen.index_str(probe),
+                    expected,
+                    "{probe} in frozen {btree}"
+                );
             }
             for k in &keys {
                 let cmp_str = match k {

@@ -106,12 +106,12 @@ impl Object {
     pub(crate) fn get_str(&self, key: &str) -> Option<&Value> {
         match &self.repr {
             Repr::Empty => None,
-            Repr::Frozen(v) => match v
-                .binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key))
-            {
-                Ok(i) => Some(&v[i].1),
-                Err(_) => None,
-            },
+            Repr::Frozen(v) => {
+                match v.binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key)) {
+                    Ok(i) => Some(&v[i].1),
+                    Err(_) => None,
+                }
+            }
             Repr::BTree(m) => {
                 let key: &dyn crate::value::KeyLike = &crate::value::StrKey(key);
                 m.get(key)
@@ -123,12 +123,12 @@ impl Object {
     pub(crate) fn get_str_mut(&mut self, key: &str) -> Option<&mut Value> {
         match &mut self.repr {
             Repr::Empty => None,
-            Repr::Frozen(v) => match v
-                .binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key))
-            {
-                Ok(i) => Some(&mut v[i].1),
-                Err(_) => None,
-            },
+            Repr::Frozen(v) => {
+                match v.binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key)) {
+                    Ok(i) => Some(&mut v[i].1),
+                    Err(_) => None,
+                }
+            }
             Repr::BTree(m) => {
                 let key: &dyn crate::value::KeyLike = &crate::value::StrKey(key);
                 m.get_mut(key)
