@@ -233,6 +233,33 @@ pub(crate) struct ModuleInfo {
     pub(crate) path: Option<Rc<str>>,
     /// `Parser::get_static_string_path_components(package)`, or `None` if that failed.
     pub(crate) components: Option<Rc<[String]>>,
+    /// What `Interpreter::eval_rule_ref(package)` returns (one `Value::String` per component)
+    /// when the package is a plain `a.b.c` chain (no `["..."]` index, whose evaluation is left
+    /// to the interpreter); `None` otherwise.
+    pub(crate) package_values: Option<Rc<[Value]>>,
+}
+
+/// The components of a `Var`/`RefDot` chain as string values, outermost first; `None` for any
+/// other expression.
+fn dotted_ref_values(mut refr: &Expr) -> Option<Vec<Value>> {
+    let mut values = Vec::new();
+    loop {
+        match refr {
+            Expr::Var { span, .. } => {
+                values.push(Value::String(span.text().into()));
+                break;
+            }
+            Expr::RefDot {
+                refr: inner, field, ..
+            } => {
+                values.push(Value::String(field.0.text().into()));
+                refr = inner;
+            }
+            _ => return None,
+        }
+    }
+    values.reverse();
+    Some(values)
 }
 
 impl ModuleLookup {
@@ -253,6 +280,7 @@ impl ModuleLookup {
                     components: Parser::get_static_string_path_components(&module.package.refr)
                         .ok()
                         .map(Rc::from),
+                    package_values: dotted_ref_values(&module.package.refr).map(Rc::from),
                 });
             for rule in &module.policy {
                 lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);

@@ -4207,7 +4207,23 @@ impl Interpreter {
                         let is_object = ctx.key_expr.is_some() && !is_set;
 
                         let value = self.eval_rule_bodies(ctx, span, rule_body)?;
-                        let package_components = self.eval_rule_ref(&module.package.refr)?;
+                        // Regent patch: the package's components come from the module lookup
+                        // when the package is a plain dotted ref (what eval_rule_ref returns
+                        // for it, without a String allocation per component).
+                        let package_components = match self
+                            .compiled_policy
+                            .module_lookup
+                            .module(module)
+                            .and_then(|info| info.package_values.as_ref())
+                        {
+                            Some(values) => {
+                                let values = values.to_vec();
+                                // eval_rule_ref's own time check, kept.
+                                self.check_execution_time()?;
+                                values
+                            }
+                            None => self.eval_rule_ref(&module.package.refr)?,
+                        };
 
                         if value != Value::Undefined {
                             for (path, value_in_map) in value.as_object()? {
