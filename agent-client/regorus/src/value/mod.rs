@@ -419,17 +419,7 @@ impl Value {
     /// # }
     /// ```
     pub fn new_object() -> Value {
-        // Regent patch: with `arc`, every empty object starts as a clone of one shared empty
-        // object (no allocation); the mutating accessors go through `Rc::make_mut`, so the
-        // first insert copies it (copy-on-write) exactly as they copy any shared value.
-        #[cfg(feature = "arc")]
-        {
-            EMPTY_OBJECT.clone()
-        }
-        #[cfg(not(feature = "arc"))]
-        {
-            Value::from(BTreeMap::new())
-        }
+        Value::from(BTreeMap::new())
     }
 
     /// Create an empty [`Value::Set`]
@@ -443,22 +433,8 @@ impl Value {
     /// # }
     /// ```
     pub fn new_set() -> Value {
-        // Regent patch: shared empty set, as `new_object`.
-        #[cfg(feature = "arc")]
-        {
-            EMPTY_SET.clone()
-        }
-        #[cfg(not(feature = "arc"))]
-        {
-            Value::from(BTreeSet::new())
-        }
+        Value::from(BTreeSet::new())
     }
-}
-
-#[cfg(feature = "arc")]
-lazy_static::lazy_static! {
-    static ref EMPTY_OBJECT: Value = Value::from(BTreeMap::new());
-    static ref EMPTY_SET: Value = Value::from(BTreeSet::new());
 }
 
 pub(crate) enum ResumeJsonError {
