@@ -1,0 +1,497 @@
+// Copyright (c) Microsoft Corporation.
+// Licensed under the MIT License.
+#![allow(
+    clippy::redundant_pub_crate,
+    clippy::missing_const_for_fn,
+    clippy::option_if_let_else,
+    clippy::pattern_type_mismatch
+)]
+
+use crate::ast::*;
+use crate::compiler::hoist::HoistedLoopsLookup;
+use crate::engine::Engine;
+use crate::parser::{Parser, ParserContext};
+use crate::scheduler::*;
+use crate::utils::*;
+use crate::*;
+
+use alloc::collections::BTreeMap;
+use anyhow::Result;
+
+#[cfg(feature = "azure_policy")]
+use crate::target::Target;
+
+pub(crate) type DefaultRuleInfo = (Ref<Rule>, Option<crate::String>);
+
+#[cfg(feature = "azure_policy")]
+pub(crate) type ResourceTypeInfo = (Rc<str>, Rc<Schema>);
+
+#[cfg(feature = "azure_policy")]
+pub(crate) type InferredResourceTypes = BTreeMap<Ref<Query>, ResourceTypeInfo>;
+
+/// Wrapper around CompiledPolicyData that holds an Rc reference.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    pub(crate) inner: Rc<CompiledPolicyData>,
+}
+
+impl CompiledPolicy {
+    /// Create a new CompiledPolicy from CompiledPolicyData.
+    pub(crate) fn new(inner: Rc<CompiledPolicyData>) -> Self {
+        Self { inner }
+    }
+
+    /// Get access to the rules in the compiled policy for downstream consumers like the RVM compiler.
+    pub fn get_rules(&self) -> &Map<String, Vec<Ref<Rule>>> {
+        &self.inner.rules
+    }
+
+    /// Get access to the modules in the compiled policy.
+    pub fn get_modules(&self) -> &Vec<Ref<Module>> {
+        self.inner.modules.as_ref()
+    }
+
+    /// Returns true when the compiled policy should use Rego v0 semantics.
+    pub fn is_rego_v0(&self) -> bool {
+        !self.inner.modules.iter().any(|module| module.rego_v1)
+    }
+}
+
+impl CompiledPolicy {
+    /// Evaluate the compiled policy with the given input.
+    ///
+    /// For target policies, evaluates the target's effect rule.
+    /// For regular policies, evaluates the originally compiled rule.
+    ///
+    /// * `input`: Input data (resource) to validate against the policy.
+    ///
+    /// Returns the result of evaluating the rule.
+    pub fn eval_with_input(&self, input: Value) -> Result<Value> {
+        let mut engine = Engine::new_from_compiled_policy(self.inner.clone());
+
+        // Set input
+        engine.set_input(input);
+
+        // Evaluate the rule
+        #[cfg(feature = "azure_policy")]
+        if let Some(target_info) = self.inner.target_info.as_ref() {
+            return engine.eval_rule(target_info.effect_path.to_string());
+        }
+        engine.eval_rule(self.inner.rule_to_evaluate.to_string())
+    }
+
+    /// Get information about the compiled policy including metadata about modules,
+    /// target configuration, and resource types.
+    ///
+    /// Returns a [`crate::policy_info::PolicyInfo`] struct containing comprehensive
+    /// information about the compiled policy such as module IDs, target name,
+    /// applicable resource types, entry point rule, and parameters.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use regorus::*;
+    /// # use std::sync::Arc;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// # // Register a target for the example
+    /// # #[cfg(feature = "azure_policy")]
+    /// # {
+    /// #    let target = regorus::target::Target::from_json_file("tests/interpreter/cases/target/definitions/sample_target.json")?;
+    /// #    regorus::registry::targets::register(std::sync::Arc::new(target))?;
+    /// # }
+    ///
+    /// // Compile the policy
+    /// let policy_rego = r#"
+    ///     package policy.example
+    ///     import rego.v1
+    ///     __target__ := "target.tests.sample_test_target"
+    ///     
+    ///     effect := "allow" if {
+    ///         input.type == "storage_account"
+    ///         input.location in ["eastus", "westus"]
+    ///     }
+    /// "#;
+    ///
+    /// let modules = vec![regorus::PolicyModule {
+    ///     id: "policy.rego".into(),
+    ///     content: policy_rego.into(),
+    /// }];
+    ///
+    /// #[cfg(feature = "azure_policy")]
+    /// let compiled = regorus::compile_policy_for_target(Value::new_object(), &modules)?;
+    /// #[cfg(not(feature = "azure_policy"))]
+    /// let compiled = regorus::compile_policy_with_entrypoint(Value::new_object(), &modules, "allow".into())?;
+    /// let info = compiled.get_policy_info()?;
+    ///
+    /// assert_eq!(info.target_name, Some("target.tests.sample_test_target".into()));
+    /// assert_eq!(info.effect_rule, Some("effect".into()));
+    /// assert!(info.module_ids.len() > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get_policy_info(&self) -> Result<crate::policy_info::PolicyInfo> {
+        // Extract module IDs from the compiled policy
+        let module_ids: Vec<Rc<str>> = self
+            .inner
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(i, module)| {
+                // Use source file path if available, otherwise generate an ID
+                let source_path = module.package.span.source.get_path();
+                if source_path.is_empty() {
+                    format!("module_{}", i).into()
+                } else {
+                    source_path.clone().into()
+                }
+            })
+            .collect();
+
+        // Extract target name and effect rule
+        #[cfg(feature = "azure_policy")]
+        let (target_name, effect_rule) = if let Some(target_info) = &self.inner.target_info {
+            (
+                Some(target_info.target.name.clone()),
+                Some(target_info.effect_name.clone()),
+            )
+        } else {
+            (None, None)
+        };
+
+        #[cfg(not(feature = "azure_policy"))]
+        let (target_name, effect_rule) = (None, None);
+
+        // Extract applicable resource types from inferred types
+        #[cfg(feature = "azure_policy")]
+        let applicable_resource_types: Vec<Rc<str>> =
+            if let Some(inferred_types) = &self.inner.inferred_resource_types {
+                inferred_types
+                    .values()
+                    .map(|(resource_type, _schema)| resource_type.clone())
+                    .collect::<std::collections::BTreeSet<_>>() // Remove duplicates
+                    .into_iter()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+
+        #[cfg(not(feature = "azure_policy"))]
+        let applicable_resource_types: Vec<Rc<str>> = Vec::new();
+
+        // Get parameters from the modules
+        #[cfg(feature = "azure_policy")]
+        let parameters = {
+            // Create a new engine from the compiled modules to extract parameters
+            let temp_engine = crate::engine::Engine::new_from_compiled_policy(self.inner.clone());
+
+            temp_engine.get_policy_parameters()?
+        };
+
+        Ok(crate::policy_info::PolicyInfo {
+            module_ids,
+            target_name,
+            applicable_resource_types,
+            entrypoint_rule: self.inner.rule_to_evaluate.clone(),
+            effect_rule,
+            #[cfg(feature = "azure_policy")]
+            parameters,
+        })
+    }
+}
+
+#[cfg(feature = "azure_policy")]
+#[derive(Debug, Clone)]
+pub(crate) struct TargetInfo {
+    pub(crate) target: Rc<Target>,
+    pub(crate) package: String,
+    pub(crate) effect_schema: Rc<Schema>,
+    pub(crate) effect_name: Rc<str>,
+    pub(crate) effect_path: Rc<str>,
+}
+
+/// Regent patch: what the interpreter needs to know about a module on every rule or function
+/// entry, computed once when the modules are set (upstream rebuilt the package path string and
+/// its components and searched the module list linearly each time).
+#[derive(Debug, Default)]
+pub(crate) struct ModuleLookup {
+    /// Module address -> what is known about the first module at that address.
+    by_module: BTreeMap<usize, ModuleInfo>,
+    /// Rule address -> index of the first module whose policy contains the rule.
+    by_rule: BTreeMap<usize, u32>,
+    /// Address of the `fcn` expression of a call -> `get_path_string(fcn, None)`, for the calls
+    /// found in the modules' rules (a call not found here is resolved as before).
+    call_paths: BTreeMap<usize, Rc<str>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ModuleInfo {
+    /// Index in `CompiledPolicyData::modules`.
+    pub(crate) index: u32,
+    /// `get_path_string(package, Some("data"))`, or `None` if that failed (the interpreter then
+    /// computes it on use and reports the error as before).
+    pub(crate) path: Option<Rc<str>>,
+    /// `Parser::get_static_string_path_components(package)`, or `None` if that failed.
+    pub(crate) components: Option<Rc<[String]>>,
+    /// What `Interpreter::eval_rule_ref(package)` returns (one `Value::String` per component)
+    /// when the package is a plain `a.b.c` chain (no `["..."]` index, whose evaluation is left
+    /// to the interpreter); `None` otherwise.
+    pub(crate) package_values: Option<Rc<[Value]>>,
+}
+
+/// The components of a `Var`/`RefDot` chain as string values, outermost first; `None` for any
+/// other expression.
+fn dotted_ref_values(mut refr: &Expr) -> Option<Vec<Value>> {
+    let mut values = Vec::new();
+    loop {
+        match refr {
+            Expr::Var { span, .. } => {
+                values.push(Value::String(span.text().into()));
+                break;
+            }
+            Expr::RefDot {
+                refr: inner, field, ..
+            } => {
+                values.push(Value::String(field.0.text().into()));
+                refr = inner;
+            }
+            _ => return None,
+        }
+    }
+    values.reverse();
+    Some(values)
+}
+
+impl ModuleLookup {
+    pub(crate) fn new(modules: &[Ref<Module>]) -> Self {
+        let mut lookup = Self::default();
+        for (idx, module) in modules.iter().enumerate() {
+            let Ok(index) = u32::try_from(idx) else {
+                break;
+            };
+            lookup
+                .by_module
+                .entry(Self::module_key(module))
+                .or_insert_with(|| ModuleInfo {
+                    index,
+                    path: get_path_string(&module.package.refr, Some("data"))
+                        .ok()
+                        .map(Rc::from),
+                    components: Parser::get_static_string_path_components(&module.package.refr)
+                        .ok()
+                        .map(Rc::from),
+                    package_values: dotted_ref_values(&module.package.refr).map(Rc::from),
+                });
+            for rule in &module.policy {
+                lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
+                lookup.gather_calls_in_rule(rule);
+            }
+        }
+        lookup
+    }
+
+    fn gather_calls_in_rule(&mut self, rule: &Rule) {
+        match rule {
+            Rule::Spec { head, bodies, .. } => {
+                match head {
+                    RuleHead::Compr { refr, assign, .. } => {
+                        self.gather_calls(refr);
+                        if let Some(assign) = assign {
+                            self.gather_calls(&assign.value);
+                        }
+                    }
+                    RuleHead::Set { refr, key, .. } => {
+                        self.gather_calls(refr);
+                        if let Some(key) = key {
+                            self.gather_calls(key);
+                        }
+                    }
+                    RuleHead::Func {
+                        refr, args, assign, ..
+                    } => {
+                        self.gather_calls(refr);
+                        for arg in args {
+                            self.gather_calls(arg);
+                        }
+                        if let Some(assign) = assign {
+                            self.gather_calls(&assign.value);
+                        }
+                    }
+                }
+                for body in bodies {
+                    if let Some(assign) = &body.assign {
+                        self.gather_calls(&assign.value);
+                    }
+                    self.gather_calls_in_query(&body.query);
+                }
+            }
+            Rule::Default {
+                refr, args, value, ..
+            } => {
+                self.gather_calls(refr);
+                for arg in args {
+                    self.gather_calls(arg);
+                }
+                self.gather_calls(value);
+            }
+        }
+    }
+
+    fn gather_calls_in_query(&mut self, query: &Query) {
+        for stmt in &query.stmts {
+            match &stmt.literal {
+                Literal::SomeVars { .. } => {}
+                Literal::SomeIn {
+                    key,
+                    value,
+                    collection,
+                    ..
+                } => {
+                    if let Some(key) = key {
+                        self.gather_calls(key);
+                    }
+                    self.gather_calls(value);
+                    self.gather_calls(collection);
+                }
+                Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => {
+                    self.gather_calls(expr);
+                }
+                Literal::Every { domain, query, .. } => {
+                    self.gather_calls(domain);
+                    self.gather_calls_in_query(query);
+                }
+            }
+            for with_mod in &stmt.with_mods {
+                self.gather_calls(&with_mod.refr);
+                self.gather_calls(&with_mod.r#as);
+            }
+        }
+    }
+
+    fn gather_calls(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Call { fcn, params, .. } => {
+                if let Ok(path) = get_path_string(fcn, None) {
+                    self.call_paths
+                        .insert(Self::expr_key(fcn), Rc::from(path.as_str()));
+                }
+                self.gather_calls(fcn);
+                for param in params {
+                    self.gather_calls(param);
+                }
+            }
+            Expr::Array { items, .. } | Expr::Set { items, .. } => {
+                for item in items {
+                    self.gather_calls(item);
+                }
+            }
+            Expr::Object { fields, .. } => {
+                for (_, key, value) in fields {
+                    self.gather_calls(key);
+                    self.gather_calls(value);
+                }
+            }
+            Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
+                self.gather_calls(term);
+                self.gather_calls_in_query(query);
+            }
+            Expr::ObjectCompr {
+                key, value, query, ..
+            } => {
+                self.gather_calls(key);
+                self.gather_calls(value);
+                self.gather_calls_in_query(query);
+            }
+            Expr::UnaryExpr { expr, .. } => self.gather_calls(expr),
+            Expr::RefDot { refr, .. } => self.gather_calls(refr),
+            Expr::RefBrack { refr, index, .. } => {
+                self.gather_calls(refr);
+                self.gather_calls(index);
+            }
+            Expr::BinExpr { lhs, rhs, .. }
+            | Expr::BoolExpr { lhs, rhs, .. }
+            | Expr::ArithExpr { lhs, rhs, .. }
+            | Expr::AssignExpr { lhs, rhs, .. } => {
+                self.gather_calls(lhs);
+                self.gather_calls(rhs);
+            }
+            Expr::Membership {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                if let Some(key) = key {
+                    self.gather_calls(key);
+                }
+                self.gather_calls(value);
+                self.gather_calls(collection);
+            }
+            // Leaves, and any other form: nothing to record (a call missed here is resolved
+            // as upstream does).
+            _ => {}
+        }
+    }
+
+    fn expr_key(expr: &Expr) -> usize {
+        core::ptr::from_ref::<Expr>(expr) as usize
+    }
+
+    /// `get_path_string(fcn, None)` of a call's function expression, if recorded.
+    pub(crate) fn call_path(&self, fcn: &Expr) -> Option<&Rc<str>> {
+        self.call_paths.get(&Self::expr_key(fcn))
+    }
+
+    fn module_key(module: &Ref<Module>) -> usize {
+        core::ptr::from_ref::<Module>(module.as_ref()) as usize
+    }
+
+    fn rule_key(rule: &Ref<Rule>) -> usize {
+        core::ptr::from_ref::<Rule>(rule.as_ref()) as usize
+    }
+
+    /// What is known about a module of the policy; `None` for any other module (e.g. a query
+    /// module).
+    pub(crate) fn module(&self, module: &Ref<Module>) -> Option<&ModuleInfo> {
+        self.by_module.get(&Self::module_key(module))
+    }
+
+    /// Index of the first module that contains `rule`.
+    pub(crate) fn rule_module(&self, rule: &Ref<Rule>) -> Option<u32> {
+        self.by_rule.get(&Self::rule_key(rule)).copied()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompiledPolicyData {
+    pub(crate) modules: Rc<Vec<Ref<Module>>>,
+    /// Regent patch: see [`ModuleLookup`]; always built from `modules` (`Interpreter::set_modules`).
+    pub(crate) module_lookup: Rc<ModuleLookup>,
+    pub(crate) parser_contexts: Rc<Vec<ParserContext>>,
+    pub(crate) schedule: Option<Rc<Schedule>>,
+    pub(crate) rules: Map<String, Vec<Ref<Rule>>>,
+    pub(crate) default_rules: Map<String, Vec<DefaultRuleInfo>>,
+    pub(crate) rule_path_components: Map<String, Vec<String>>,
+    pub(crate) imports: BTreeMap<String, Ref<Expr>>,
+    pub(crate) functions: FunctionTable,
+    pub(crate) rule_paths: MapSet<String>,
+    #[cfg(feature = "azure_policy")]
+    pub(crate) target_info: Option<TargetInfo>,
+    #[cfg(feature = "azure_policy")]
+    pub(crate) inferred_resource_types: Option<InferredResourceTypes>,
+
+    // User-defined rule to evaluate
+    pub(crate) rule_to_evaluate: Rc<str>,
+
+    // User-defined data
+    pub(crate) data: Option<Value>,
+
+    // Evaluation settings
+    pub(crate) strict_builtin_errors: bool,
+
+    // The semantics of extensions ought to be changes to be more Clone friendly.
+    pub(crate) extensions: Map<String, (u8, Rc<Box<dyn Extension>>)>,
+
+    // Pre-computed loop hoisting information
+    pub(crate) loop_hoisting_table: HoistedLoopsLookup,
+}
