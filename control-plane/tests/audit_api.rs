@@ -388,4 +388,16 @@ async fn a_search_matching_many_reasons_texts_finds_the_same_decisions(pool: PgP
     assert_eq!(paged, want);
     // A word only the unused texts contain finds nothing.
     assert!(ids(&list(&app, "q=filler&limit=500").await).is_empty());
+    // Under three characters the trigram index cannot help: the pattern filters directly.
+    let text = |d: &Decision| {
+        d.reasons
+            .iter()
+            .flat_map(|(code, message)| [code.as_str(), message.as_str()])
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let short = expected(&all, |d| text(d).contains("ry"));
+    assert!(!short.is_empty() && short.len() < all.len());
+    assert_eq!(ids(&list(&app, "q=RY&limit=500").await), short);
 }
