@@ -240,6 +240,26 @@ impl Store {
         }))
     }
 
+    /// [`page_query`] with the reasons search resolved first.
+    async fn build_page_query(
+        &self,
+        explain: bool,
+        columns: &str,
+        filter: &DecisionFilter,
+        after: Option<(Keyset, Direction)>,
+        limit: i64,
+    ) -> StoreResult<QueryBuilder<Postgres>> {
+        let reasons = self.reasons_match(filter).await?;
+        Ok(page_query(
+            explain,
+            columns,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+        ))
+    }
+
     /// Up to `limit` decisions matching `filter`, newest first, on the given side of `after`
     /// (from the newest when `None`).
     pub async fn decision_page(
@@ -248,15 +268,9 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionSummary>> {
-        let reasons = self.reasons_match(filter).await?;
-        let mut q = page_query(
-            false,
-            SUMMARY_COLUMNS,
-            filter,
-            reasons.as_ref(),
-            after,
-            limit,
-        );
+        let mut q = self
+            .build_page_query(false, SUMMARY_COLUMNS, filter, after, limit)
+            .await?;
         let mut rows: Vec<DecisionSummary> = q
             .build_query_as()
             .persistent(false)
@@ -276,15 +290,9 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
-        let reasons = self.reasons_match(filter).await?;
-        let mut q = page_query(
-            true,
-            SUMMARY_COLUMNS,
-            filter,
-            reasons.as_ref(),
-            after,
-            limit,
-        );
+        let mut q = self
+            .build_page_query(true, SUMMARY_COLUMNS, filter, after, limit)
+            .await?;
         Ok(q.build_query_scalar()
             .persistent(false)
             .fetch_all(&self.pool)
@@ -299,15 +307,15 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ExportRow>> {
         let columns = format!("{SUMMARY_COLUMNS}, event::text AS event");
-        let reasons = self.reasons_match(filter).await?;
-        let mut q = page_query(
-            false,
-            &columns,
-            filter,
-            reasons.as_ref(),
-            after.map(|k| (k, Direction::Older)),
-            limit,
-        );
+        let mut q = self
+            .build_page_query(
+                false,
+                &columns,
+                filter,
+                after.map(|k| (k, Direction::Older)),
+                limit,
+            )
+            .await?;
         Ok(q.build_query_as()
             .persistent(false)
             .fetch_all(&self.pool)
