@@ -111,7 +111,7 @@ fn like_pattern(text: &str) -> String {
 }
 
 /// A reasons search matching at most this many distinct reasons texts names them by id in the
-/// page query; one matching more (a common word) filters by the texts inside the query.
+/// page query; one matching more (a common word) filters the decisions' own `reasons` column.
 pub const REASON_IDS_INLINE: usize = 1_000;
 
 /// How a page query reaches the decisions whose reasons contain the searched text (distinct
@@ -135,7 +135,7 @@ fn page_query(
     explain: bool,
     columns: &str,
     filter: &DecisionFilter,
-    reasons: Option<&ReasonsMatch>,
+    reasons: Option<ReasonsMatch>,
     after: Option<(Keyset, Direction)>,
     limit: i64,
 ) -> QueryBuilder<Postgres> {
@@ -170,12 +170,10 @@ fn page_query(
     }
     match reasons {
         Some(ReasonsMatch::Ids(ids)) => {
-            q.push(" AND reasons_id = ANY(")
-                .push_bind(ids.clone())
-                .push(")");
+            q.push(" AND reasons_id = ANY(").push_bind(ids).push(")");
         }
         Some(ReasonsMatch::Pattern(pattern)) => {
-            q.push(" AND reasons ILIKE ").push_bind(pattern.clone());
+            q.push(" AND reasons ILIKE ").push_bind(pattern);
         }
         None => {}
     }
@@ -250,14 +248,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<QueryBuilder<Postgres>> {
         let reasons = self.reasons_match(filter).await?;
-        Ok(page_query(
-            explain,
-            columns,
-            filter,
-            reasons.as_ref(),
-            after,
-            limit,
-        ))
+        Ok(page_query(explain, columns, filter, reasons, after, limit))
     }
 
     /// Up to `limit` decisions matching `filter`, newest first, on the given side of `after`
@@ -376,7 +367,7 @@ mod tests {
             ts: DateTime::UNIX_EPOCH,
             decision_id: Uuid::nil(),
         };
-        let sql = |reasons: &ReasonsMatch| {
+        let sql = |reasons: ReasonsMatch| {
             page_query(
                 false,
                 "decision_id",
@@ -388,13 +379,13 @@ mod tests {
             .into_string()
         };
         assert_eq!(
-            sql(&ReasonsMatch::Pattern(like_pattern("salary"))),
+            sql(ReasonsMatch::Pattern(like_pattern("salary"))),
             "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
              AND reasons ILIKE $3 AND (ts, decision_id) > ($4, $5) \
              ORDER BY ts ASC, decision_id ASC LIMIT $6"
         );
         assert_eq!(
-            sql(&ReasonsMatch::Ids(vec![7, 9])),
+            sql(ReasonsMatch::Ids(vec![7, 9])),
             "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
              AND reasons_id = ANY($3) AND (ts, decision_id) > ($4, $5) \
              ORDER BY ts ASC, decision_id ASC LIMIT $6"

@@ -222,9 +222,10 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Whether JSON text holds an escaped NUL (`\u0000`), which Postgres cannot hold in text (nor
-/// `jsonb`), so the event could never be read back as a value. An escape
-/// is real only when preceded by an even number of further backslashes.
+/// Whether JSON text holds an escaped NUL (`\u0000`). Postgres `json` stores the escape, but
+/// cannot turn it into `text` (`->>`) or `jsonb` (text cannot hold NUL), so such an event is
+/// refused at ingest. An escape is real only when preceded by an even number of further
+/// backslashes.
 pub(crate) fn has_nul_escape(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut from = 0;
