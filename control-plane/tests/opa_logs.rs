@@ -74,9 +74,21 @@ async fn a_stock_opa_batch_is_stored_once_with_derived_fields(pool: PgPool) {
         "{metrics}"
     );
 
-    let row = sqlx::query!(
-        r#"SELECT persona, agent_id, user_id, tool, allow, revision, path, reasons, event
-           FROM decision_logs WHERE decision_id = '4ca636c1-55e4-417a-b1d8-4aceb67960d1'"#
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        persona: Option<String>,
+        agent_id: Option<String>,
+        user_id: Option<String>,
+        tool: Option<String>,
+        allow: Option<bool>,
+        revision: Option<String>,
+        path: Option<String>,
+        reasons: String,
+        event: String,
+    }
+    let row: Row = sqlx::query_as(
+        "SELECT persona, agent_id, user_id, tool, allow, revision, path, reasons, event
+         FROM decision_logs WHERE decision_id = '4ca636c1-55e4-417a-b1d8-4aceb67960d1'",
     )
     .fetch_one(&pool)
     .await
@@ -94,7 +106,8 @@ async fn a_stock_opa_batch_is_stored_once_with_derived_fields(pool: PgPool) {
     );
     // The full event as sent, fields Regent does not model included.
     let sent: Vec<Value> = serde_json::from_slice(&fixture).unwrap();
-    assert_eq!(row.event, sent[0]);
+    let stored: Value = serde_json::from_str(&row.event).unwrap();
+    assert_eq!(stored, sent[0]);
 
     // A leading `/` in the path is dropped; a deprecated top-level revision wins.
     let paths: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
@@ -483,14 +496,75 @@ async fn each_distinct_reasons_text_is_stored_once_and_every_decision_points_at_
     }
 }
 
+/// Appends row `i` of `from` to `to` (the same decision again, as a resend carries it).
+fn push_copy(to: &mut DecisionLogColumns, from: &DecisionLogColumns, i: usize) {
+    to.decision_id.push(from.decision_id[i]);
+    to.ts.push(from.ts[i]);
+    to.persona.push(from.persona[i].clone());
+    to.agent_id.push(from.agent_id[i].clone());
+    to.user_id.push(from.user_id[i].clone());
+    to.tool.push(from.tool[i].clone());
+    to.allow.push(from.allow[i]);
+    to.revision.push(from.revision[i].clone());
+    to.sequence.push(from.sequence[i]);
+    to.path.push(from.path[i].clone());
+    to.reasons.push(from.reasons[i].clone());
+    to.event.push(from.event[i].clone());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_group_holding_stored_events_is_stored_again_skipping_them(pool: PgPool) {
+    // Groups are first inserted as new events; a stored one fails that attempt, which rolls
+    // back (reasons texts it stored included) before the group goes in again skipping it.
+    let app = TestApp::new(pool.clone()).await;
+    let store = &app.state.store;
+    let reasons = ReasonIds::default();
+    let first = rows_with_reasons(&["a one", "a two", "a three"], r#"{"n":1}"#);
+    assert_eq!(
+        store.insert_decision_logs(&first, &reasons).await.unwrap(),
+        3
+    );
+    // Two new events, a resend of one stored event, and one of the new ones twice.
+    let mut resent = rows_with_reasons(&["b new", "b other"], r#"{"n":2}"#);
+    push_copy(&mut resent, &first, 0);
+    let copy = resent.clone();
+    push_copy(&mut resent, &copy, 0);
+    // A batch of the same group with a reasons text nobody stored yet.
+    let fresh = rows_with_reasons(&["c brand new", "c brand new"], r#"{"n":3}"#);
+    assert_eq!(
+        store
+            .insert_decision_log_batches(&[&resent, &fresh], &reasons)
+            .await
+            .unwrap(),
+        vec![2, 2]
+    );
+    assert_eq!(stored(&pool).await, 7);
+    let (rows, distinct) = reasons_by_id(&pool).await;
+    assert_eq!(distinct, 6, "{rows:?}");
+    for (own, by_id) in rows {
+        assert_eq!(Some(own), by_id);
+    }
+    // The whole group resent: nothing new, nothing doubled.
+    assert_eq!(
+        store
+            .insert_decision_log_batches(&[&fresh, &resent], &reasons)
+            .await
+            .unwrap(),
+        vec![0, 0]
+    );
+    assert_eq!(stored(&pool).await, 7);
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rolled_back_batch_leaves_no_reasons_id_behind(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     let store = &app.state.store;
     let reasons = ReasonIds::default();
-    // Postgres refuses the event text, so the whole transaction — the new reasons text
-    // included — rolls back, and the cache must not remember an id that was never committed.
-    let refused = rows_with_reasons(&["pii_not_allowed new text"], "not json");
+    // Postgres refuses the event text (a NUL character, which `text` cannot hold; ingest
+    // refuses such events before they get here), so the whole transaction — the new reasons
+    // text included — rolls back, and the cache must not remember an id that was never
+    // committed.
+    let refused = rows_with_reasons(&["pii_not_allowed new text"], "{\"a\":\"\u{0}\"}");
     store
         .insert_decision_logs(&refused, &reasons)
         .await

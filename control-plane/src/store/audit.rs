@@ -6,8 +6,9 @@
 //! costs what page 1 costs. The filters are optional, so the SQL is assembled per request
 //! (`QueryBuilder`; every value is a bind parameter) and sent unprepared: each execution is
 //! planned with its actual values, which is what lets the planner choose between the
-//! `(column, ts DESC, decision_id DESC)` indexes of `migrations/*_audit.up.sql` and the trigram
-//! index. A generic plan for `persona = $1` cannot know whether `$1` is rare.
+//! `(column, ts, decision_id)` indexes (`migrations/*_audit.up.sql`; ascending since
+//! `*_log_indexes_ascending.up.sql`, read backwards for newest first) and the trigram index. A
+//! generic plan for `persona = $1` cannot know whether `$1` is rare.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreError, StoreResult};
 
 /// Which decisions to list. `None` means "any"; all given filters must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +84,15 @@ pub struct DecisionRecord {
     pub event: Value,
 }
 
+/// A decision as [`Store::decision`] reads it.
+#[derive(sqlx::FromRow)]
+struct StoredDecision {
+    #[sqlx(flatten)]
+    summary: DecisionSummary,
+    received_at: DateTime<Utc>,
+    event: String,
+}
+
 /// A decision as an export writes it: the summary and the event's JSON text.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ExportRow {
@@ -120,7 +130,7 @@ pub const REASON_IDS_INLINE: usize = 1_000;
 enum ReasonsMatch {
     /// The ids of every matching text (at most [`REASON_IDS_INLINE`]), looked up first. With
     /// the ids as values the planner sees how rare they are: a rare text is read through
-    /// `(reasons_id, ts DESC, decision_id DESC)`, a common one by the time index with a filter.
+    /// `(reasons_id, ts, decision_id)`, a common one by the time index with a filter.
     Ids(Vec<i64>),
     /// Many texts match (a common word): the decision's own `reasons` column is matched as a
     /// filter while the index of the other filters (or the time index) is read in list order,
@@ -177,8 +187,8 @@ fn page_query(
         }
         None => {}
     }
-    // The row comparison matches the indexes' trailing `(ts DESC, decision_id DESC)`, so it is
-    // an index condition, not a filter.
+    // The row comparison matches the indexes' trailing `(ts, decision_id)`, so it is an index
+    // condition, not a filter.
     let order = match after {
         Some((keyset, direction)) => {
             let op = match direction {
@@ -297,7 +307,7 @@ impl Store {
         after: Option<Keyset>,
         limit: i64,
     ) -> StoreResult<Vec<ExportRow>> {
-        let columns = format!("{SUMMARY_COLUMNS}, event::text AS event");
+        let columns = format!("{SUMMARY_COLUMNS}, event");
         let mut q = self
             .build_page_query(
                 false,
@@ -316,31 +326,24 @@ impl Store {
     /// One decision by id, whichever partition holds it (the primary key leads with
     /// `decision_id`, so each partition answers from its index).
     pub async fn decision(&self, decision_id: Uuid) -> StoreResult<Option<DecisionRecord>> {
-        let row = sqlx::query!(
-            r#"SELECT decision_id, ts, received_at, persona, agent_id, user_id, tool, allow,
-                      revision, sequence, path, reasons, event
-               FROM decision_logs WHERE decision_id = $1
-               ORDER BY ts DESC LIMIT 1"#,
-            decision_id
+        let row: Option<StoredDecision> = sqlx::query_as(
+            "SELECT decision_id, ts, persona, agent_id, user_id, tool, allow, revision, sequence,
+                    path, reasons, received_at, event
+             FROM decision_logs WHERE decision_id = $1
+             ORDER BY ts DESC LIMIT 1",
         )
+        .bind(decision_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| DecisionRecord {
-            summary: DecisionSummary {
-                decision_id: r.decision_id,
-                ts: r.ts,
-                persona: r.persona,
-                agent_id: r.agent_id,
-                user_id: r.user_id,
-                tool: r.tool,
-                allow: r.allow,
-                revision: r.revision,
-                sequence: r.sequence,
-                path: r.path,
-                reasons: r.reasons,
-            },
-            received_at: r.received_at,
-            event: r.event,
+        let Some(row) = row else { return Ok(None) };
+        // Ingest stored only events it had parsed; anything else was written around it.
+        let event = serde_json::from_str(&row.event).map_err(|e| StoreError::Invalid {
+            detail: format!("the stored event of decision {decision_id} is not JSON: {e}"),
+        })?;
+        Ok(Some(DecisionRecord {
+            summary: row.summary,
+            received_at: row.received_at,
+            event,
         }))
     }
 }

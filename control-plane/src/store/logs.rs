@@ -80,7 +80,7 @@ pub struct DecisionLogColumns {
     pub path: Vec<Option<String>>,
     /// Codes and messages of the reasons, space-separated (what the audit search matches).
     pub reasons: Vec<String>,
-    /// The event's JSON text as received, minified (stored as `json`).
+    /// The event's JSON text as received, minified (stored as `text`: it was validated here).
     pub event: Vec<String>,
 }
 
@@ -239,41 +239,63 @@ async fn resolve_reasons(
     Ok((per_row, resolved))
 }
 
+/// How an insert treats events that are already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Duplicates {
+    /// A plain `INSERT`: a stored event fails the statement with a unique violation. The
+    /// common case (every event new) then costs no speculative insertion.
+    Fail,
+    /// `ON CONFLICT DO NOTHING`: stored events are skipped.
+    Skip,
+}
+
+/// The insert of one chunk (a macro, so that both variants are string literals).
+macro_rules! insert_decision_logs {
+    () => {
+        "INSERT INTO decision_logs (decision_id, ts, persona, agent_id, user_id, tool, allow,
+         revision, sequence, path, reasons, reasons_id, event)
+     SELECT d, t, p, a, u, tl, al, r, s, pa, re, ri, e
+     FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::bool[], $8::text[], $9::int8[], $10::text[], $11::text[],
+                 $12::int8[], $13::text[]) AS x(d, t, p, a, u, tl, al, r, s, pa, re, ri, e)"
+    };
+}
+
 async fn insert_chunk<'e>(
     executor: impl PgExecutor<'e>,
     rows: &DecisionLogColumns,
     reasons_ids: &[i64],
     range: Range<usize>,
+    duplicates: Duplicates,
 ) -> StoreResult<u64> {
     if range.is_empty() {
         return Ok(0);
     }
-    let result = sqlx::query(
-        "INSERT INTO decision_logs (decision_id, ts, persona, agent_id, user_id, tool, allow,
-             revision, sequence, path, reasons, reasons_id, event)
-         SELECT d, t, p, a, u, tl, al, r, s, pa, re, ri, e::json
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
-                     $6::text[], $7::bool[], $8::text[], $9::int8[], $10::text[], $11::text[],
-                     $12::int8[], $13::text[]) AS x(d, t, p, a, u, tl, al, r, s, pa, re, ri, e)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&rows.decision_id[range.clone()])
-    .bind(&rows.ts[range.clone()])
-    .bind(&rows.persona[range.clone()])
-    .bind(&rows.agent_id[range.clone()])
-    .bind(&rows.user_id[range.clone()])
-    .bind(&rows.tool[range.clone()])
-    .bind(&rows.allow[range.clone()])
-    .bind(&rows.revision[range.clone()])
-    .bind(&rows.sequence[range.clone()])
-    .bind(&rows.path[range.clone()])
-    .bind(&rows.reasons[range.clone()])
-    .bind(&reasons_ids[range.clone()])
-    .bind(&rows.event[range])
-    .execute(executor)
-    .await?;
+    let sql = match duplicates {
+        Duplicates::Fail => insert_decision_logs!(),
+        Duplicates::Skip => concat!(insert_decision_logs!(), " ON CONFLICT DO NOTHING"),
+    };
+    let result = sqlx::query(sql)
+        .bind(&rows.decision_id[range.clone()])
+        .bind(&rows.ts[range.clone()])
+        .bind(&rows.persona[range.clone()])
+        .bind(&rows.agent_id[range.clone()])
+        .bind(&rows.user_id[range.clone()])
+        .bind(&rows.tool[range.clone()])
+        .bind(&rows.allow[range.clone()])
+        .bind(&rows.revision[range.clone()])
+        .bind(&rows.sequence[range.clone()])
+        .bind(&rows.path[range.clone()])
+        .bind(&rows.reasons[range.clone()])
+        .bind(&reasons_ids[range.clone()])
+        .bind(&rows.event[range])
+        .execute(executor)
+        .await?;
     Ok(result.rows_affected())
 }
+
+/// SQLSTATE `unique_violation`.
+const UNIQUE_VIOLATION: &str = "23505";
 
 /// Serialises partition changes across replicas (`pg_advisory_xact_lock` key).
 const PARTITION_LOCK: i64 = 0x7265_6765_6e74_6c67; // "regentlg"
@@ -294,12 +316,42 @@ impl Store {
 
     /// Stores several batches in one transaction (one commit, one WAL flush), one statement per
     /// [`INSERT_CHUNK`] events. Events already stored (same `decision_id` and timestamp) are
-    /// skipped. Reasons texts new to `reasons` are stored in the same transaction. Returns how
-    /// many events of each batch were new.
+    /// skipped: the group is first inserted as new events (no speculative insertion, which costs
+    /// a unique-index probe and an extra WAL record per event); if one was stored before, that
+    /// attempt rolls back and the group is inserted again with `ON CONFLICT DO NOTHING`. Reasons
+    /// texts new to `reasons` are stored in the same transaction. Returns how many events of each
+    /// batch were new.
     pub async fn insert_decision_log_batches(
         &self,
         batches: &[&DecisionLogColumns],
         reasons: &ReasonIds,
+    ) -> StoreResult<Vec<u64>> {
+        match self
+            .try_insert_batches(batches, reasons, Duplicates::Fail)
+            .await
+        {
+            // Some event was stored before (a resend after a lost acknowledgement, or twice in
+            // the group): nothing of this attempt was committed, so store the group again,
+            // skipping what is there.
+            Err(StoreError::Database(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some(UNIQUE_VIOLATION) =>
+            {
+                tracing::debug!(
+                    batches = batches.len(),
+                    "decision-log group holds stored events; inserting it again, skipping those"
+                );
+                self.try_insert_batches(batches, reasons, Duplicates::Skip)
+                    .await
+            }
+            result => result,
+        }
+    }
+
+    async fn try_insert_batches(
+        &self,
+        batches: &[&DecisionLogColumns],
+        reasons: &ReasonIds,
+        duplicates: Duplicates,
     ) -> StoreResult<Vec<u64>> {
         let mut tx = self.pool.begin().await?;
         let (reasons_ids, resolved) = resolve_reasons(&mut tx, batches, reasons).await?;
@@ -308,7 +360,7 @@ impl Store {
             let mut new = 0;
             for start in (0..rows.len()).step_by(INSERT_CHUNK) {
                 let end = (start + INSERT_CHUNK).min(rows.len());
-                new += insert_chunk(&mut *tx, rows, ids, start..end).await?;
+                new += insert_chunk(&mut *tx, rows, ids, start..end, duplicates).await?;
             }
             stored.push(new);
         }
