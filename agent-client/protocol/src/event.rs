@@ -15,8 +15,13 @@ use crate::serde_util::null_as_default;
 /// OPA always sends `labels`, `decision_id` and `timestamp`; everything else it may omit, so everything else is
 /// optional here, and unknown fields are ignored. A stock OPA event has none of the Regent fields: call
 /// [`DecisionEventV1::derive_missing_fields`] to fill them from `input` and `result`.
+///
+/// `D` is how the free-form documents (`input`, `result`, `mapped_result`, `nd_builtin_cache`, `error`) are read:
+/// `serde_json::Value` by default. A reader that needs only a few fields of them can use a type that accepts exactly
+/// the JSON a `Value` accepts and keeps less (the control plane's ingest does), and validates every other field the
+/// same way by construction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionEventV1 {
+pub struct DecisionEventV1<D = Value> {
     /// Labels of the instance that decided (OPA: `id`, `version`, configured labels). OPA may send `null`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
@@ -46,16 +51,16 @@ pub struct DecisionEventV1 {
     pub query: Option<String>,
     /// The input, after masking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
+    pub input: Option<D>,
     /// The result; absent when undefined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<D>,
     /// The result after mapping (OPA's Envoy plugin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mapped_result: Option<Value>,
+    pub mapped_result: Option<D>,
     /// Values of non-deterministic built-ins, for replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nd_builtin_cache: Option<Value>,
+    pub nd_builtin_cache: Option<D>,
     /// JSON pointers the mask policy removed.
     #[serde(
         default,
@@ -72,7 +77,7 @@ pub struct DecisionEventV1 {
     pub masked: Vec<String>,
     /// The evaluation error, as OPA renders it (usually `{code, message, location}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Value>,
+    pub error: Option<D>,
     /// The client address that asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
@@ -143,7 +148,7 @@ pub struct HttpRequestContextV1 {
     pub headers: BTreeMap<String, Vec<String>>,
 }
 
-impl DecisionEventV1 {
+impl DecisionEventV1<Value> {
     /// An event with only its id and time; fill the rest by field.
     pub fn new(decision_id: impl Into<String>, timestamp: DateTime<Utc>) -> Self {
         Self {

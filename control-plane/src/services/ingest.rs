@@ -4,8 +4,9 @@
 //! Requests decode and validate in parallel (blocking threads); a fixed set of writer tasks (half
 //! the database pool, so ingest never starves the API of connections) stores what they hand over,
 //! merging batches that queue up into one transaction so many small OPA chunks cost one WAL
-//! flush. Measured on 2 cores: one writer manages ~20k events/s (its backend idles while the
-//! client side works), eight reach ~60k/s (see `benches/ingest.rs`). Back-pressure is a budget of
+//! flush. Measured on 2 cores shared with Postgres, every audit index maintained: eight writers
+//! store 43–47k events/s, fewer leave the cores idle (`benches/ingest.rs`, BENCHMARKS.md).
+//! Events are read without building their documents (`fields.rs`). Back-pressure is a budget of
 //! events in flight (`limits.ingest_queue_events`); when it is spent the caller gets 429 +
 //! `Retry-After` instead of an unbounded queue.
 
@@ -19,6 +20,7 @@ use chrono::Utc;
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+mod fields;
 mod parse;
 
 pub(crate) use parse::has_nul_escape;

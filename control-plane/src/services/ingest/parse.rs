@@ -9,6 +9,7 @@ use regent_protocol::DecisionEventV1;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::fields::{DocFields, Stored};
 use super::{Encoding, IngestError};
 use crate::store::logs::{DecisionLogColumns, LogMonth};
 
@@ -61,8 +62,7 @@ pub(super) fn parse_events(
     let mut months = BTreeSet::new();
     for (index, raw) in raw.iter().enumerate() {
         let text = raw.get();
-        let mut event: DecisionEventV1 =
-            serde_json::from_str(text).map_err(|e| diagnose(index, text, &e))?;
+        let mut event = read_event(index, text)?;
         let decision_id =
             Uuid::parse_str(&event.decision_id).map_err(|_| IngestError::InvalidEvent {
                 path: format!("events[{index}].decision_id"),
@@ -74,9 +74,8 @@ pub(super) fn parse_events(
                 detail: "contains `\\u0000`, which cannot be stored; remove NUL characters".into(),
             });
         }
-        event.derive_missing_fields();
         if let Some(allowed) = agent_persona {
-            match &event.persona {
+            match &event.stored.persona {
                 Some(persona) if persona != allowed => {
                     return Err(IngestError::WrongPersona {
                         index,
@@ -85,25 +84,41 @@ pub(super) fn parse_events(
                     });
                 }
                 Some(_) => {}
-                None => event.persona = Some(allowed.to_owned()),
+                None => event.stored.persona = Some(allowed.to_owned()),
             }
         }
-        months.insert(LogMonth::of(event.timestamp));
-        push_row(&mut rows, decision_id, event, text);
+        months.insert(LogMonth::of(event.stored.timestamp));
+        push_row(&mut rows, decision_id, event.stored, text);
     }
     Ok((rows, months))
 }
 
-fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: DecisionEventV1, text: &str) {
-    // The bundle revision: the deprecated top-level field, else the persona's bundle, else the
-    // only bundle.
-    let revision = event.revision.clone().or_else(|| {
-        let by_persona = event.persona.as_ref().and_then(|p| event.bundles.get(p));
-        let only = (event.bundles.len() == 1)
-            .then(|| event.bundles.values().next())
-            .flatten();
-        by_persona.or(only).and_then(|b| b.revision.clone())
-    });
+/// An event's id and what ingest stores of it.
+struct ReadEvent {
+    decision_id: String,
+    stored: Stored,
+}
+
+/// Reads one event. Its documents are read with [`DocFields`] (no `Value` trees); an event that
+/// reading refuses is read again as [`DecisionEventV1`], whose error is the one reported (and
+/// which, should the two readings ever disagree, decides: an event it accepts is stored).
+fn read_event(index: usize, text: &str) -> Result<ReadEvent, IngestError> {
+    if let Ok(event) = serde_json::from_str::<DecisionEventV1<DocFields>>(text) {
+        return Ok(ReadEvent {
+            decision_id: event.decision_id.clone(),
+            stored: Stored::from_fields(event),
+        });
+    }
+    match serde_json::from_str::<DecisionEventV1>(text) {
+        Ok(event) => Ok(ReadEvent {
+            decision_id: event.decision_id.clone(),
+            stored: Stored::from_values(event),
+        }),
+        Err(e) => Err(diagnose(index, text, &e)),
+    }
+}
+
+fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: Stored, text: &str) {
     let mut reasons = String::new();
     for reason in &event.reasons {
         for part in [&reason.code, &reason.message] {
@@ -120,7 +135,7 @@ fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: DecisionEve
     rows.user_id.push(event.user_id);
     rows.tool.push(event.tool);
     rows.allow.push(event.allow);
-    rows.revision.push(revision);
+    rows.revision.push(event.revision);
     rows.sequence
         .push(event.revision_sequence.and_then(|s| i64::try_from(s).ok()));
     rows.path
@@ -222,9 +237,9 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Whether JSON text holds an escaped NUL (`\u0000`). Postgres `json` stores the escape, but
-/// cannot turn it into `text` (`->>`) or `jsonb` (text cannot hold NUL), so such an event is
-/// refused at ingest. An escape is real only when preceded by an even number of further
+/// Whether JSON text holds an escaped NUL (`\u0000`). The stored text would keep the escape,
+/// but Postgres cannot turn it into `text` (`event::json ->> …`) or `jsonb` (text cannot hold
+/// NUL), so such an event is refused at ingest. An escape is real only when preceded by an even number of further
 /// backslashes.
 pub(crate) fn has_nul_escape(text: &str) -> bool {
     let bytes = text.as_bytes();
