@@ -210,6 +210,7 @@ async fn ingest(
     let throttled = Arc::new(AtomicU64::new(0));
     let url = format!("http://{addr}/logs");
     println!("ingest: {} batches built; posting", bodies.len());
+    let cpu_before = CpuTimes::read();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..posters {
@@ -258,6 +259,7 @@ async fn ingest(
         task.await??;
     }
     let elapsed = started.elapsed();
+    let cpu = CpuTimes::read().and_then(|now| now.since(&cpu_before));
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM decision_logs")
         .fetch_one(&store.pool)
         .await?;
@@ -282,6 +284,17 @@ async fn ingest(
     println!(
         "ingest: rows in decision_logs = {rows}, distinct decision_ids = {distinct}, acknowledged as stored = {acknowledged}, sent = {total}"
     );
+    if let Some(cpu) = cpu {
+        let per_event = |seconds: f64| seconds * 1e6 / total as f64;
+        println!(
+            "ingest: CPU per event {:.1} µs on the whole machine ({:.0} % of {} cores busy): Postgres {:.1} µs, this process (server + load generator) {:.1} µs",
+            per_event(cpu.busy),
+            100.0 * cpu.busy / (cpu.busy + cpu.idle),
+            cpu.cores,
+            per_event(cpu.postgres),
+            per_event(cpu.this_process)
+        );
+    }
     if rows != total as i64 || distinct != total as i64 || acknowledged != total as u64 {
         bail!("lost events: sent {total}, stored {rows}, acknowledged {acknowledged}");
     }
@@ -339,4 +352,80 @@ async fn not_modified(
         n as f64 / elapsed
     );
     Ok(())
+}
+
+/// CPU seconds spent so far, from `/proc` (Linux): the machine's busy and idle time, this
+/// process's, and that of every process named `postgres` (backends that exit in between are
+/// missed; the pool's connections live through the run).
+struct CpuTimes {
+    busy: f64,
+    idle: f64,
+    cores: usize,
+    this_process: f64,
+    postgres: f64,
+}
+
+impl CpuTimes {
+    fn read() -> Option<CpuTimes> {
+        let tick = 100.0; // USER_HZ on Linux
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let total: Vec<f64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let idle = (total.get(3)? + total.get(4)?) / tick;
+        let busy = total.iter().take(8).sum::<f64>() / tick - idle;
+        let cores = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        let process_seconds = |stat: &str| -> Option<f64> {
+            // Fields after the `(comm)`: state is 3rd; utime and stime are 14th and 15th.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / tick)
+        };
+        let this_process = process_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+        let mut postgres = 0.0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let path = entry.path();
+            let is_pid = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            if !is_pid {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            if stat.contains("(postgres)") {
+                postgres += process_seconds(&stat).unwrap_or(0.0);
+            }
+        }
+        Some(CpuTimes {
+            busy,
+            idle,
+            cores,
+            this_process,
+            postgres,
+        })
+    }
+
+    fn since(self, before: &Option<CpuTimes>) -> Option<CpuTimes> {
+        let before = before.as_ref()?;
+        Some(CpuTimes {
+            busy: self.busy - before.busy,
+            idle: self.idle - before.idle,
+            cores: self.cores,
+            this_process: self.this_process - before.this_process,
+            postgres: self.postgres - before.postgres,
+        })
+    }
 }
