@@ -1,7 +1,8 @@
 //! Decision benchmarks (see `agent-client/BENCHMARKS.md` for figures and how to run them):
 //! - criterion: `decide` per persona (one thread = one core), with and without the decision-log pipeline
 //!   shipping to a local server, and the engine-reuse strategies;
-//! - then a report printed to stdout: p50/p99 latency in steady state and during swaps, cold start to first
+//! - then a report printed to stdout: p50/p99 latency in steady state and during swaps, throughput of one agent
+//!   shared by 1 and by N deciding threads, cold start to first
 //!   decision (library and sidecar process), and the sidecar's VmRSS with the three personas loaded.
 #![allow(
     clippy::unwrap_used,
@@ -246,6 +247,53 @@ fn latency_report() {
     }
 }
 
+/// Throughput of one `Agent` shared by 1 and by N threads (N = the machine's cores, at least 2), each thread
+/// deciding the persona's cases in turn for a fixed time: whether deciding threads slow each other down (shared
+/// reference counts, allocator, the snapshot's `ArcSwap`). Scaling = rate with N threads ÷ (N × rate with one).
+fn scaling_report() {
+    let key = key("k1");
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent(state.path(), &key);
+    let cores = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .max(2);
+    let seconds = std::env::var("REGENT_BENCH_SCALING_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    for persona in ALL {
+        let inputs = Arc::new(case_inputs(persona));
+        let rate = |threads: usize| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (agent, inputs, stop) = (agent.clone(), inputs.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let mut n = 0usize;
+                        while !stop.load(Ordering::Relaxed) {
+                            let decision = agent.decide(&inputs[(n + t) % inputs.len()]);
+                            assert!(decision.revision.is_some(), "{decision:?}");
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let started = Instant::now();
+            std::thread::sleep(Duration::from_secs_f64(seconds));
+            stop.store(true, Ordering::Relaxed);
+            let decided: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+            decided as f64 / started.elapsed().as_secs_f64()
+        };
+        let one = rate(1);
+        let many = rate(cores);
+        println!(
+            "scaling {persona}: 1 thread {one:.0} decisions/s, {cores} threads {many:.0} decisions/s ({:.2}× of {cores}× ideal)",
+            many / (one * cores as f64)
+        );
+    }
+}
+
 /// Library cold start: `Agent::new` over a state dir holding the three personas' last-known-good copies (read,
 /// verify, compile, warm), then the first decision of each.
 fn cold_start_report() {
@@ -371,6 +419,7 @@ fn main() {
     let reports = std::env::var("REGENT_BENCH_REPORTS").map_or(true, |v| v != "0");
     if reports && std::env::args().any(|a| a == "--bench") {
         latency_report();
+        scaling_report();
         cold_start_report();
         sidecar_report();
     }
