@@ -7,8 +7,10 @@
 
 use std::fmt;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use regent_protocol::{DecisionEventV1, ReasonV1};
+use regent_protocol::{BundleInfoV1, DecisionEventV1, ReasonV1};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -44,22 +46,28 @@ pub(super) struct Stored {
     pub tool: Option<String>,
     pub allow: Option<bool>,
     pub reasons: Vec<ReasonV1>,
-    /// The bundle revision: the deprecated top-level field, else the persona's bundle, else the
-    /// only bundle.
+    /// The deprecated top-level revision.
     pub revision: Option<String>,
+    pub bundles: BTreeMap<String, BundleInfoV1>,
     pub revision_sequence: Option<u64>,
     pub path: Option<String>,
 }
 
 impl Stored {
-    fn new<D>(event: DecisionEventV1<D>) -> Stored {
-        let revision = event.revision.clone().or_else(|| {
-            let by_persona = event.persona.as_ref().and_then(|p| event.bundles.get(p));
-            let only = (event.bundles.len() == 1)
-                .then(|| event.bundles.values().next())
+    /// The bundle revision: the deprecated top-level field, else the persona's bundle, else the
+    /// only bundle. (Read after the persona is final: an agent token names it when the event
+    /// does not.)
+    pub fn bundle_revision(&self) -> Option<String> {
+        self.revision.clone().or_else(|| {
+            let by_persona = self.persona.as_ref().and_then(|p| self.bundles.get(p));
+            let only = (self.bundles.len() == 1)
+                .then(|| self.bundles.values().next())
                 .flatten();
             by_persona.or(only).and_then(|b| b.revision.clone())
-        });
+        })
+    }
+
+    fn new<D>(event: DecisionEventV1<D>) -> Stored {
         Stored {
             timestamp: event.timestamp,
             persona: event.persona,
@@ -68,7 +76,8 @@ impl Stored {
             tool: event.tool,
             allow: event.allow,
             reasons: event.reasons,
-            revision,
+            revision: event.revision,
+            bundles: event.bundles,
             revision_sequence: event.revision_sequence,
             path: event.path,
         }

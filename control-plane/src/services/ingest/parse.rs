@@ -119,6 +119,7 @@ fn read_event(index: usize, text: &str) -> Result<ReadEvent, IngestError> {
 }
 
 fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: Stored, text: &str) {
+    let revision = event.bundle_revision();
     let mut reasons = String::new();
     for reason in &event.reasons {
         for part in [&reason.code, &reason.message] {
@@ -135,7 +136,7 @@ fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: Stored, tex
     rows.user_id.push(event.user_id);
     rows.tool.push(event.tool);
     rows.allow.push(event.allow);
-    rows.revision.push(event.revision);
+    rows.revision.push(revision);
     rows.sequence
         .push(event.revision_sequence.and_then(|s| i64::try_from(s).ok()));
     rows.path
@@ -315,5 +316,18 @@ mod tests {
         );
         let err = parse_events(b"[1]", None).unwrap_err();
         assert!(err.to_string().starts_with("`events[0]`"), "{err}");
+    }
+
+    #[test]
+    fn the_revision_is_the_bundle_of_the_persona_an_agent_token_names() {
+        // No persona in the event, two bundles: the token's persona picks the bundle.
+        let json = br#"[{"decision_id":"4ca636c1-55e4-417a-b1d8-4aceb67960d1","timestamp":"2026-11-24T10:15:00Z",
+                         "bundles":{"hr-bot":{"revision":"hr-7"},"it-bot":{"revision":"it-3"}}}]"#;
+        let (rows, _) = parse_events(json, Some("it-bot")).unwrap();
+        assert_eq!(rows.persona, vec![Some("it-bot".to_owned())]);
+        assert_eq!(rows.revision, vec![Some("it-3".to_owned())]);
+        // Without a token persona it cannot choose.
+        let (rows, _) = parse_events(json, None).unwrap();
+        assert_eq!(rows.revision, vec![None]);
     }
 }
