@@ -103,15 +103,15 @@ struct ReadEvent {
 /// reading refuses is read again as [`DecisionEventV1`], whose error is the one reported (and
 /// which, should the two readings ever disagree, decides: an event it accepts is stored).
 fn read_event(index: usize, text: &str) -> Result<ReadEvent, IngestError> {
-    if let Ok(event) = serde_json::from_str::<DecisionEventV1<DocFields>>(text) {
+    if let Ok(mut event) = serde_json::from_str::<DecisionEventV1<DocFields>>(text) {
         return Ok(ReadEvent {
-            decision_id: event.decision_id.clone(),
+            decision_id: std::mem::take(&mut event.decision_id),
             stored: Stored::from_fields(event),
         });
     }
     match serde_json::from_str::<DecisionEventV1>(text) {
-        Ok(event) => Ok(ReadEvent {
-            decision_id: event.decision_id.clone(),
+        Ok(mut event) => Ok(ReadEvent {
+            decision_id: std::mem::take(&mut event.decision_id),
             stored: Stored::from_values(event),
         }),
         Err(e) => Err(diagnose(index, text, &e)),
@@ -240,8 +240,8 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// Whether JSON text holds an escaped NUL (`\u0000`). The stored text would keep the escape,
 /// but Postgres cannot turn it into `text` (`event::json ->> …`) or `jsonb` (text cannot hold
-/// NUL), so such an event is refused at ingest. An escape is real only when preceded by an even number of further
-/// backslashes.
+/// NUL), so such an event is refused at ingest. An escape is real only when preceded by an even
+/// number of further backslashes.
 pub(crate) fn has_nul_escape(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut from = 0;
