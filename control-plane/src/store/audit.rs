@@ -7,7 +7,7 @@
 //! (`QueryBuilder`; every value is a bind parameter) and sent unprepared: each execution is
 //! planned with its actual values, which is what lets the planner choose between the
 //! `(column, ts, decision_id)` indexes (`migrations/*_audit.up.sql`; ascending since
-//! `*_log_indexes_ascending.up.sql`, read backwards for newest first) and the trigram index. A
+//! `*_ingest_cost_2.up.sql`, read backwards for newest first) and the trigram index. A
 //! generic plan for `persona = $1` cannot know whether `$1` is rare.
 
 use chrono::{DateTime, Utc};

@@ -294,9 +294,6 @@ async fn insert_chunk<'e>(
     Ok(result.rows_affected())
 }
 
-/// SQLSTATE `unique_violation`.
-const UNIQUE_VIOLATION: &str = "23505";
-
 /// Serialises partition changes across replicas (`pg_advisory_xact_lock` key).
 const PARTITION_LOCK: i64 = 0x7265_6765_6e74_6c67; // "regentlg"
 
@@ -333,9 +330,7 @@ impl Store {
             // Some event was stored before (a resend after a lost acknowledgement, or twice in
             // the group): nothing of this attempt was committed, so store the group again,
             // skipping what is there.
-            Err(StoreError::Database(sqlx::Error::Database(e)))
-                if e.code().as_deref() == Some(UNIQUE_VIOLATION) =>
-            {
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 tracing::debug!(
                     batches = batches.len(),
                     "decision-log group holds stored events; inserting it again, skipping those"

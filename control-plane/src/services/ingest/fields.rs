@@ -5,9 +5,8 @@
 //! fields [`DecisionEventV1::derive_missing_fields`] reads. Building and dropping the trees was
 //! ~40 % of the control plane's CPU per stored event.
 
-use std::fmt;
-
 use std::collections::BTreeMap;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use regent_protocol::{BundleInfoV1, DecisionEventV1, ReasonV1};
@@ -36,9 +35,10 @@ pub(super) struct DocFields {
     reasons: Option<Vec<ReasonV1>>,
 }
 
-/// What ingest stores of an event besides its text.
+/// What ingest stores of an event besides its text (the id as sent: ingest checks it is a UUID).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Stored {
+    pub decision_id: String,
     pub timestamp: DateTime<Utc>,
     pub persona: Option<String>,
     pub agent_id: Option<String>,
@@ -69,6 +69,7 @@ impl Stored {
 
     fn new<D>(event: DecisionEventV1<D>) -> Stored {
         Stored {
+            decision_id: event.decision_id,
             timestamp: event.timestamp,
             persona: event.persona,
             agent_id: event.agent_id,
@@ -158,13 +159,13 @@ impl At {
                 fields.user_id = None;
                 At::User
             }
-            (At::Root, "action") | (At::Action, "tool") => {
+            (At::Root, "action") => {
                 fields.tool_name = None;
-                if self == At::Root {
-                    At::Action
-                } else {
-                    At::Tool
-                }
+                At::Action
+            }
+            (At::Action, "tool") => {
+                fields.tool_name = None;
+                At::Tool
             }
             (At::Root, "allow") => {
                 fields.allow = None;
@@ -285,8 +286,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let at = self.at.enter(key.as_str(), self.fields);
+        while let Some(at) = map.next_key_seed(Key {
+            from: self.at,
+            fields: &mut *self.fields,
+        })? {
             map.next_value_seed(Walk {
                 fields: &mut *self.fields,
                 at,
@@ -296,53 +299,31 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 }
 
-/// An object key, parsed (and validated) as `Value` parses keys; only the few names the walk
-/// follows are kept.
-enum Key {
-    Known(&'static str),
-    Other,
+/// An object key of an object at `from`, parsed (and validated) as `Value` parses keys: where its
+/// value leads ([`At::enter`]).
+struct Key<'f> {
+    from: At,
+    fields: &'f mut DocFields,
 }
 
-impl Key {
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Known(name) => name,
-            Key::Other => "",
-        }
-    }
-}
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = At;
 
-const KEYS: [&str; 9] = [
-    "agent", "user", "action", "tool", "allow", "reasons", "persona", "id", "name",
-];
-
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<At, D::Error> {
         // `String`'s path, as `Value`'s keys take.
         deserializer.deserialize_string(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Key;
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = At;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(KEYS
-            .iter()
-            .find(|k| **k == v)
-            .map_or(Key::Other, |k| Key::Known(k)))
-    }
-
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Key, E> {
-        Err(E::custom("object keys must be strings"))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<At, E> {
+        Ok(self.from.enter(v, self.fields))
     }
 }
 

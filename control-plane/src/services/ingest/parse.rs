@@ -75,7 +75,7 @@ pub(super) fn parse_events(
             });
         }
         if let Some(allowed) = agent_persona {
-            match &event.stored.persona {
+            match &event.persona {
                 Some(persona) if persona != allowed => {
                     return Err(IngestError::WrongPersona {
                         index,
@@ -84,38 +84,25 @@ pub(super) fn parse_events(
                     });
                 }
                 Some(_) => {}
-                None => event.stored.persona = Some(allowed.to_owned()),
+                None => event.persona = Some(allowed.to_owned()),
             }
         }
-        months.insert(LogMonth::of(event.stored.timestamp));
-        push_row(&mut rows, decision_id, event.stored, text);
+        months.insert(LogMonth::of(event.timestamp));
+        push_row(&mut rows, decision_id, event, text);
     }
     Ok((rows, months))
-}
-
-/// An event's id and what ingest stores of it.
-struct ReadEvent {
-    decision_id: String,
-    stored: Stored,
 }
 
 /// Reads one event. Its documents are read with [`DocFields`] (no `Value` trees); an event that
 /// reading refuses is read again as [`DecisionEventV1`], whose error is the one reported (and
 /// which, should the two readings ever disagree, decides: an event it accepts is stored).
-fn read_event(index: usize, text: &str) -> Result<ReadEvent, IngestError> {
-    if let Ok(mut event) = serde_json::from_str::<DecisionEventV1<DocFields>>(text) {
-        return Ok(ReadEvent {
-            decision_id: std::mem::take(&mut event.decision_id),
-            stored: Stored::from_fields(event),
-        });
+fn read_event(index: usize, text: &str) -> Result<Stored, IngestError> {
+    if let Ok(event) = serde_json::from_str::<DecisionEventV1<DocFields>>(text) {
+        return Ok(Stored::from_fields(event));
     }
-    match serde_json::from_str::<DecisionEventV1>(text) {
-        Ok(mut event) => Ok(ReadEvent {
-            decision_id: std::mem::take(&mut event.decision_id),
-            stored: Stored::from_values(event),
-        }),
-        Err(e) => Err(diagnose(index, text, &e)),
-    }
+    serde_json::from_str::<DecisionEventV1>(text)
+        .map(Stored::from_values)
+        .map_err(|e| diagnose(index, text, &e))
 }
 
 fn push_row(rows: &mut DecisionLogColumns, decision_id: Uuid, event: Stored, text: &str) {
