@@ -6,9 +6,10 @@
 //! costs what page 1 costs. The filters are optional, so the SQL is assembled per request
 //! (`QueryBuilder`; every value is a bind parameter) and sent unprepared: each execution is
 //! planned with its actual values, which is what lets the planner choose between the
-//! `(column, ts, decision_id)` indexes (`migrations/*_audit.up.sql`; ascending since
-//! `*_ingest_cost_2.up.sql`, read backwards for newest first) and the trigram index. A
-//! generic plan for `persona = $1` cannot know whether `$1` is rare.
+//! `(column key, ts, decision_id)` indexes (`migrations/*_audit.up.sql`; ascending since
+//! `*_ingest_cost_2.up.sql`, read backwards for newest first; keyed by a hash of the column
+//! since `*_ingest_cost_3.up.sql`) and the trigram index. A generic plan for a persona cannot
+//! know whether it is rare.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -141,6 +142,13 @@ enum ReasonsMatch {
 
 /// `SELECT <columns> FROM decision_logs WHERE <filter> [AND keyset] ORDER BY … LIMIT n`.
 /// Rows always come back newest first, for both directions.
+///
+/// The persona, agent, user, tool and revision indexes are keyed by `hashtextextended(column,
+/// 0)` (migration `20261207000002`), so each of these filters is the key condition, which the
+/// index answers, plus the text condition, which drops another text with the same hash. A
+/// persona without a verdict is the merge of its three verdicts' reads (`allow` true, false,
+/// null): its only index is `(persona key, allow, ts, decision_id)`, which is in list order
+/// within one verdict.
 fn page_query(
     explain: bool,
     columns: &str,
@@ -149,14 +157,51 @@ fn page_query(
     after: Option<(Keyset, Direction)>,
     limit: i64,
 ) -> QueryBuilder<Postgres> {
-    let prefix = if explain {
+    let mut q = QueryBuilder::new(if explain {
         "EXPLAIN (ANALYZE, BUFFERS) "
     } else {
         ""
+    });
+    let order = match after.map(|(_, direction)| direction) {
+        Some(Direction::Newer) => " ORDER BY ts ASC, decision_id ASC LIMIT ",
+        Some(Direction::Older) | None => " ORDER BY ts DESC, decision_id DESC LIMIT ",
     };
-    let mut q = QueryBuilder::new(format!(
-        "{prefix}SELECT {columns} FROM decision_logs WHERE TRUE"
-    ));
+    if filter.persona.is_some() && filter.allow.is_none() {
+        q.push(format_args!("SELECT {columns} FROM ("));
+        for (i, verdict) in ["allow = TRUE", "allow = FALSE", "allow IS NULL"]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                q.push(" UNION ALL ");
+            }
+            q.push(format_args!(
+                "(SELECT {columns} FROM decision_logs WHERE {verdict}"
+            ));
+            push_conditions(&mut q, filter, reasons.as_ref(), after);
+            q.push(order).push_bind(limit).push(")");
+        }
+        q.push(") AS verdicts");
+    } else {
+        q.push(format_args!(
+            "SELECT {columns} FROM decision_logs WHERE TRUE"
+        ));
+        if let Some(allow) = filter.allow {
+            q.push(" AND allow = ").push_bind(allow);
+        }
+        push_conditions(&mut q, filter, reasons.as_ref(), after);
+    }
+    q.push(order).push_bind(limit);
+    q
+}
+
+/// ` AND …` for every filter but the verdict, and for the keyset.
+fn push_conditions(
+    q: &mut QueryBuilder<Postgres>,
+    filter: &DecisionFilter,
+    reasons: Option<&ReasonsMatch>,
+    after: Option<(Keyset, Direction)>,
+) {
     let text_filters = [
         ("persona", &filter.persona),
         ("agent_id", &filter.agent_id),
@@ -166,11 +211,13 @@ fn page_query(
     ];
     for (column, value) in text_filters {
         if let Some(value) = value {
-            q.push(format_args!(" AND {column} = ")).push_bind(value);
+            q.push(format_args!(
+                " AND hashtextextended({column}, 0) = hashtextextended("
+            ))
+            .push_bind(value.clone())
+            .push(format_args!(", 0) AND {column} = "))
+            .push_bind(value.clone());
         }
-    }
-    if let Some(allow) = filter.allow {
-        q.push(" AND allow = ").push_bind(allow);
     }
     if let Some(from) = filter.from {
         q.push(" AND ts >= ").push_bind(from);
@@ -180,36 +227,28 @@ fn page_query(
     }
     match reasons {
         Some(ReasonsMatch::Ids(ids)) => {
-            q.push(" AND reasons_id = ANY(").push_bind(ids).push(")");
+            q.push(" AND reasons_id = ANY(")
+                .push_bind(ids.clone())
+                .push(")");
         }
         Some(ReasonsMatch::Pattern(pattern)) => {
-            q.push(" AND reasons ILIKE ").push_bind(pattern);
+            q.push(" AND reasons ILIKE ").push_bind(pattern.clone());
         }
         None => {}
     }
     // The row comparison matches the indexes' trailing `(ts, decision_id)`, so it is an index
     // condition, not a filter.
-    let order = match after {
-        Some((keyset, direction)) => {
-            let op = match direction {
-                Direction::Older => "<",
-                Direction::Newer => ">",
-            };
-            q.push(format_args!(" AND (ts, decision_id) {op} ("))
-                .push_bind(keyset.ts)
-                .push(", ")
-                .push_bind(keyset.decision_id)
-                .push(")");
-            direction
-        }
-        None => Direction::Older,
-    };
-    match order {
-        Direction::Older => q.push(" ORDER BY ts DESC, decision_id DESC LIMIT "),
-        Direction::Newer => q.push(" ORDER BY ts ASC, decision_id ASC LIMIT "),
-    };
-    q.push_bind(limit);
-    q
+    if let Some((keyset, direction)) = after {
+        let op = match direction {
+            Direction::Older => "<",
+            Direction::Newer => ">",
+        };
+        q.push(format_args!(" AND (ts, decision_id) {op} ("))
+            .push_bind(keyset.ts)
+            .push(", ")
+            .push_bind(keyset.decision_id)
+            .push(")");
+    }
 }
 
 impl Store {
@@ -383,15 +422,65 @@ mod tests {
         };
         assert_eq!(
             sql(ReasonsMatch::Pattern(like_pattern("salary"))),
-            "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
-             AND reasons ILIKE $3 AND (ts, decision_id) > ($4, $5) \
-             ORDER BY ts ASC, decision_id ASC LIMIT $6"
+            "SELECT decision_id FROM decision_logs WHERE TRUE AND allow = $1 \
+             AND hashtextextended(persona, 0) = hashtextextended($2, 0) AND persona = $3 \
+             AND reasons ILIKE $4 AND (ts, decision_id) > ($5, $6) \
+             ORDER BY ts ASC, decision_id ASC LIMIT $7"
         );
         assert_eq!(
             sql(ReasonsMatch::Ids(vec![7, 9])),
-            "SELECT decision_id FROM decision_logs WHERE TRUE AND persona = $1 AND allow = $2 \
-             AND reasons_id = ANY($3) AND (ts, decision_id) > ($4, $5) \
-             ORDER BY ts ASC, decision_id ASC LIMIT $6"
+            "SELECT decision_id FROM decision_logs WHERE TRUE AND allow = $1 \
+             AND hashtextextended(persona, 0) = hashtextextended($2, 0) AND persona = $3 \
+             AND reasons_id = ANY($4) AND (ts, decision_id) > ($5, $6) \
+             ORDER BY ts ASC, decision_id ASC LIMIT $7"
+        );
+    }
+
+    #[test]
+    fn a_persona_without_a_verdict_merges_the_three_verdicts_in_list_order() {
+        let filter = DecisionFilter {
+            persona: Some("hr-bot".into()),
+            user_id: Some("u-1".into()),
+            ..DecisionFilter::default()
+        };
+        let keyset = Keyset {
+            ts: DateTime::UNIX_EPOCH,
+            decision_id: Uuid::nil(),
+        };
+        let branch = |verdict: &str, first: usize| {
+            let p = |i: usize| format!("${}", first + i);
+            format!(
+                "(SELECT decision_id, ts FROM decision_logs WHERE {verdict} \
+                 AND hashtextextended(persona, 0) = hashtextextended({}, 0) AND persona = {} \
+                 AND hashtextextended(user_id, 0) = hashtextextended({}, 0) AND user_id = {} \
+                 AND (ts, decision_id) < ({}, {}) \
+                 ORDER BY ts DESC, decision_id DESC LIMIT {})",
+                p(0),
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6)
+            )
+        };
+        let q = page_query(
+            false,
+            "decision_id, ts",
+            &filter,
+            None,
+            Some((keyset, Direction::Older)),
+            5,
+        );
+        assert_eq!(
+            q.into_string(),
+            format!(
+                "SELECT decision_id, ts FROM ({} UNION ALL {} UNION ALL {}) AS verdicts \
+                 ORDER BY ts DESC, decision_id DESC LIMIT $22",
+                branch("allow = TRUE", 1),
+                branch("allow = FALSE", 8),
+                branch("allow IS NULL", 15)
+            )
         );
     }
 }
