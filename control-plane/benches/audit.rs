@@ -115,8 +115,9 @@ async fn bench(url: &str, loaded: bool) -> Result<()> {
 
     let week_ago = (newest - chrono::Duration::days(7)).to_rfc3339();
     let enc = |s: &str| s.replace('+', "%2B").replace(':', "%3A");
-    let some_user: String = sqlx::query_scalar(
-        "SELECT user_id FROM decision_logs WHERE ts > $1 - interval '1 day' LIMIT 1",
+    let (some_user, some_agent, some_revision): (String, String, String) = sqlx::query_as(
+        "SELECT user_id, agent_id, revision FROM decision_logs
+         WHERE ts > $1 - interval '1 day' LIMIT 1",
     )
     .bind(newest)
     .fetch_one(&store.pool)
@@ -134,7 +135,12 @@ async fn bench(url: &str, loaded: bool) -> Result<()> {
             "persona + deny",
             "persona=it-bot&allow=deny&limit=50".to_owned(),
         ),
+        // One persona, any verdict: the merge of its three verdicts' reads of
+        // `(persona key, allow, ts, decision_id)` (migration 20261207000002).
+        ("persona alone", "persona=dev-bot&limit=50".to_owned()),
         ("one user", format!("user={some_user}&limit=50")),
+        ("one agent", format!("agent={some_agent}&limit=50")),
+        ("one revision", format!("revision={some_revision}&limit=50")),
         (
             "reasons search, common word (`mfa`)",
             "q=mfa&limit=50".to_owned(),
@@ -165,8 +171,10 @@ async fn bench(url: &str, loaded: bool) -> Result<()> {
         }
         let n = first["decisions"].as_array().map_or(0, Vec::len);
         report(name, &mut times, n);
-        if *name == "persona + deny + tool + last 7 days"
-            && let Some(next) = first["next_cursor"].as_str()
+        if matches!(
+            *name,
+            "persona + deny + tool + last 7 days" | "persona alone"
+        ) && let Some(next) = first["next_cursor"].as_str()
         {
             let uri = format!("{uri}&cursor={next}");
             let mut times = Vec::with_capacity(iterations);

@@ -522,3 +522,137 @@ async fn a_persona_alone_lists_its_allowed_denied_and_verdictless_decisions_in_o
         .collect();
     assert_eq!(walk(&app, "persona=hr-bot&allow=deny", 4).await, denied);
 }
+
+/// A page is read with the text filters' hash keys in the query and their texts compared on
+/// the rows; after a hash collision it is read again with the texts in the query. Both reads
+/// give the same pages for every filter, in both directions.
+#[sqlx::test(migrations = "../migrations")]
+async fn pages_are_the_same_with_the_texts_compared_in_the_query(pool: PgPool) {
+    use regent_control_plane::store::audit::{DecisionFilter, Direction};
+    let app = TestApp::new(pool).await;
+    let all = generate(150);
+    store(&app, &all).await;
+    let store = &app.state.store;
+    let filters = [
+        DecisionFilter::default(),
+        DecisionFilter {
+            persona: Some("hr-bot".into()),
+            ..DecisionFilter::default()
+        },
+        DecisionFilter {
+            persona: Some("it-bot".into()),
+            allow: Some(false),
+            ..DecisionFilter::default()
+        },
+        DecisionFilter {
+            agent_id: Some("agent-3".into()),
+            user_id: Some("user-5".into()),
+            ..DecisionFilter::default()
+        },
+        DecisionFilter {
+            tool: Some("merge_pr".into()),
+            revision: Some("dev-bot-2".into()),
+            ..DecisionFilter::default()
+        },
+        DecisionFilter {
+            persona: Some("nobody".into()),
+            ..DecisionFilter::default()
+        },
+    ];
+    for filter in &filters {
+        let want = expected(&all, |d| {
+            let is =
+                |wanted: &Option<String>, have: &str| wanted.as_deref().is_none_or(|w| w == have);
+            is(&filter.persona, &d.persona)
+                && is(&filter.agent_id, &d.agent)
+                && is(&filter.user_id, &d.user)
+                && is(&filter.tool, &d.tool)
+                && is(&filter.revision, &d.revision)
+                && filter.allow.is_none_or(|a| a == d.allow)
+        });
+        let fast = store.decision_page(filter, None, 1_000).await.unwrap();
+        let exact = store
+            .decision_page_comparing_texts_in_query(filter, None, 1_000)
+            .await
+            .unwrap();
+        let ids = |rows: &[regent_control_plane::store::audit::DecisionSummary]| {
+            rows.iter().map(|r| r.decision_id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&fast), want, "{filter:?}");
+        assert_eq!(ids(&exact), want, "{filter:?}");
+        // A middle page in both directions.
+        if fast.len() > 6 {
+            let middle = Some((fast[3].keyset(), Direction::Older));
+            let a = store.decision_page(filter, middle, 2).await.unwrap();
+            let b = store
+                .decision_page_comparing_texts_in_query(filter, middle, 2)
+                .await
+                .unwrap();
+            assert_eq!(ids(&a), want[4..6].to_vec(), "{filter:?}");
+            assert_eq!(ids(&b), ids(&a), "{filter:?}");
+            let newer = Some((fast[3].keyset(), Direction::Newer));
+            let a = store.decision_page(filter, newer, 2).await.unwrap();
+            let b = store
+                .decision_page_comparing_texts_in_query(filter, newer, 2)
+                .await
+                .unwrap();
+            assert_eq!(ids(&a), want[1..3].to_vec(), "{filter:?}");
+            assert_eq!(ids(&b), ids(&a), "{filter:?}");
+        }
+    }
+}
+
+/// A hash collision, made for the test: on connections whose search path puts a
+/// `public.hashtextextended` that returns 0 for every text before `pg_catalog`'s, every text
+/// filter's key matches every row. The rows read then carry other texts, and the page is read
+/// again with the texts compared in the query: the same pages as without the collision.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_hash_collision_reads_the_page_again_comparing_texts(pool: PgPool) {
+    use regent_control_plane::store::Store;
+    use regent_control_plane::store::audit::{DecisionFilter, Direction};
+    use sqlx::postgres::PgPoolOptions;
+    let app = TestApp::new(pool.clone()).await;
+    let all = generate(150);
+    store(&app, &all).await;
+    sqlx::query(
+        "CREATE FUNCTION public.hashtextextended(text, bigint) RETURNS bigint
+         IMMUTABLE LANGUAGE sql AS 'SELECT 0::bigint'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("search_path", "public, pg_catalog")]);
+    let colliding = Store::from_pool(PgPoolOptions::new().connect_with(options).await.unwrap());
+    let key: i64 = sqlx::query_scalar("SELECT hashtextextended('hr-bot', 0)")
+        .fetch_one(&colliding.pool)
+        .await
+        .unwrap();
+    assert_eq!(key, 0, "the colliding hash is in use");
+
+    let filter = DecisionFilter {
+        persona: Some("hr-bot".into()),
+        user_id: Some("user-5".into()),
+        ..DecisionFilter::default()
+    };
+    let want = expected(&all, |d| d.persona == "hr-bot" && d.user == "user-5");
+    assert!(want.len() >= 3);
+    let ids = |rows: Vec<regent_control_plane::store::audit::DecisionSummary>| {
+        rows.into_iter().map(|r| r.decision_id).collect::<Vec<_>>()
+    };
+    let page = colliding.decision_page(&filter, None, 1_000).await.unwrap();
+    assert_eq!(ids(page.clone()), want);
+    let second = colliding
+        .decision_page(&filter, Some((page[0].keyset(), Direction::Older)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(second), want[1..3].to_vec());
+    // Exports read the same way.
+    let batch = colliding
+        .decision_export_batch(&filter, None, 1_000)
+        .await
+        .unwrap();
+    let exported: Vec<Uuid> = batch.iter().map(|r| r.summary.decision_id).collect();
+    assert_eq!(exported, want);
+}

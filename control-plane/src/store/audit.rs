@@ -14,6 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -140,22 +141,55 @@ enum ReasonsMatch {
     Pattern(String),
 }
 
+/// Where a page query compares the text filters (persona, agent, user, tool, revision) once
+/// their hash keys have selected the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextCheck {
+    /// On the rows read ([`DecisionFilter::admits`]); if one differs, the page is read again
+    /// with [`TextCheck::InQuery`]. The first n rows with the key are the first n with the text
+    /// whenever all of them have the text, so this is exact. It exists for the planner: given
+    /// both `key = …` and `text = …` it multiplies their selectivities, estimates one row per
+    /// partition where there are thousands (the two are one condition), and reads every row of
+    /// the value to sort them (4.7 ms instead of 0.2 ms for a user with 4,000 of 10M decisions;
+    /// BENCHMARKS.md, "Audit browser").
+    Rows,
+    /// In the query: exact whatever the hashes; used only after a hash matched another text.
+    InQuery,
+}
+
+impl DecisionFilter {
+    /// Whether `row` has every text this filter asks for (its other conditions are the
+    /// query's).
+    pub fn admits(&self, row: &DecisionSummary) -> bool {
+        [
+            (&self.persona, &row.persona),
+            (&self.agent_id, &row.agent_id),
+            (&self.user_id, &row.user_id),
+            (&self.tool, &row.tool),
+            (&self.revision, &row.revision),
+        ]
+        .into_iter()
+        .all(|(wanted, have)| wanted.is_none() || wanted == have)
+    }
+}
+
 /// `SELECT <columns> FROM decision_logs WHERE <filter> [AND keyset] ORDER BY … LIMIT n`.
 /// Rows always come back newest first, for both directions.
 ///
 /// The persona, agent, user, tool and revision indexes are keyed by `hashtextextended(column,
-/// 0)` (migration `20261207000002`), so each of these filters is the key condition, which the
-/// index answers, plus the text condition, which drops another text with the same hash. A
-/// persona without a verdict is the merge of its three verdicts' reads (`allow` true, false,
-/// null): its only index is `(persona key, allow, ts, decision_id)`, which is in list order
-/// within one verdict.
+/// 0)` (migration `20261207000002`), so each of these filters is a key condition, which the
+/// index answers, and a text comparison, which drops another text with the same hash: in the
+/// query ([`TextCheck::InQuery`]) or on the rows read ([`TextCheck::Rows`]). A persona without a
+/// verdict is the merge of its three verdicts' reads (`allow` true, false, null): its only index
+/// is `(persona key, allow, ts, decision_id)`, which is in list order within one verdict.
 fn page_query(
     explain: bool,
     columns: &str,
     filter: &DecisionFilter,
-    reasons: Option<ReasonsMatch>,
+    reasons: Option<&ReasonsMatch>,
     after: Option<(Keyset, Direction)>,
     limit: i64,
+    check: TextCheck,
 ) -> QueryBuilder<Postgres> {
     let mut q = QueryBuilder::new(if explain {
         "EXPLAIN (ANALYZE, BUFFERS) "
@@ -178,7 +212,7 @@ fn page_query(
             q.push(format_args!(
                 "(SELECT {columns} FROM decision_logs WHERE {verdict}"
             ));
-            push_conditions(&mut q, filter, reasons.as_ref(), after);
+            push_conditions(&mut q, filter, reasons, after, check);
             q.push(order).push_bind(limit).push(")");
         }
         q.push(") AS verdicts");
@@ -189,7 +223,7 @@ fn page_query(
         if let Some(allow) = filter.allow {
             q.push(" AND allow = ").push_bind(allow);
         }
-        push_conditions(&mut q, filter, reasons.as_ref(), after);
+        push_conditions(&mut q, filter, reasons, after, check);
     }
     q.push(order).push_bind(limit);
     q
@@ -201,6 +235,7 @@ fn push_conditions(
     filter: &DecisionFilter,
     reasons: Option<&ReasonsMatch>,
     after: Option<(Keyset, Direction)>,
+    check: TextCheck,
 ) {
     let text_filters = [
         ("persona", &filter.persona),
@@ -215,8 +250,11 @@ fn push_conditions(
                 " AND hashtextextended({column}, 0) = hashtextextended("
             ))
             .push_bind(value.clone())
-            .push(format_args!(", 0) AND {column} = "))
-            .push_bind(value.clone());
+            .push(", 0)");
+            if check == TextCheck::InQuery {
+                q.push(format_args!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
         }
     }
     if let Some(from) = filter.from {
@@ -287,17 +325,54 @@ impl Store {
         }))
     }
 
-    /// [`page_query`] with the reasons search resolved first.
-    async fn build_page_query(
+    /// Up to `limit` rows matching `filter` in list order on the given side of `after`: read
+    /// with the text filters checked on the rows, and again with them in the query if a row
+    /// had another text with the same hash ([`TextCheck`]).
+    async fn page_rows<R>(
         &self,
-        explain: bool,
         columns: &str,
         filter: &DecisionFilter,
         after: Option<(Keyset, Direction)>,
         limit: i64,
-    ) -> StoreResult<QueryBuilder<Postgres>> {
+        summary: fn(&R) -> &DecisionSummary,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
         let reasons = self.reasons_match(filter).await?;
-        Ok(page_query(explain, columns, filter, reasons, after, limit))
+        let rows: Vec<R> = page_query(
+            false,
+            columns,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+            TextCheck::Rows,
+        )
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.iter().all(|row| filter.admits(summary(row))) {
+            return Ok(rows);
+        }
+        tracing::warn!(
+            "a decision filter's hash key matched another text; reading the page again with the \
+             texts compared in the query"
+        );
+        Ok(page_query(
+            false,
+            columns,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+            TextCheck::InQuery,
+        )
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Up to `limit` decisions matching `filter`, newest first, on the given side of `after`
@@ -308,14 +383,37 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionSummary>> {
-        let mut q = self
-            .build_page_query(false, SUMMARY_COLUMNS, filter, after, limit)
+        let mut rows = self
+            .page_rows(SUMMARY_COLUMNS, filter, after, limit, |row| row)
             .await?;
-        let mut rows: Vec<DecisionSummary> = q
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&self.pool)
-            .await?;
+        if matches!(after, Some((_, Direction::Newer))) {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// [`Store::decision_page`] as it reads a page after a hash key matched another text: the
+    /// texts compared in the query. For tests, and for checking a page by hand.
+    pub async fn decision_page_comparing_texts_in_query(
+        &self,
+        filter: &DecisionFilter,
+        after: Option<(Keyset, Direction)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DecisionSummary>> {
+        let reasons = self.reasons_match(filter).await?;
+        let mut rows: Vec<DecisionSummary> = page_query(
+            false,
+            SUMMARY_COLUMNS,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+            TextCheck::InQuery,
+        )
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await?;
         if matches!(after, Some((_, Direction::Newer))) {
             rows.reverse();
         }
@@ -330,13 +428,20 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
-        let mut q = self
-            .build_page_query(true, SUMMARY_COLUMNS, filter, after, limit)
-            .await?;
-        Ok(q.build_query_scalar()
-            .persistent(false)
-            .fetch_all(&self.pool)
-            .await?)
+        let reasons = self.reasons_match(filter).await?;
+        Ok(page_query(
+            true,
+            SUMMARY_COLUMNS,
+            filter,
+            reasons.as_ref(),
+            after,
+            limit,
+            TextCheck::Rows,
+        )
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The next export batch: up to `limit` decisions older than `after`, with their events.
@@ -347,19 +452,14 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ExportRow>> {
         let columns = format!("{SUMMARY_COLUMNS}, event");
-        let mut q = self
-            .build_page_query(
-                false,
-                &columns,
-                filter,
-                after.map(|k| (k, Direction::Older)),
-                limit,
-            )
-            .await?;
-        Ok(q.build_query_as()
-            .persistent(false)
-            .fetch_all(&self.pool)
-            .await?)
+        self.page_rows(
+            &columns,
+            filter,
+            after.map(|k| (k, Direction::Older)),
+            limit,
+            |row: &ExportRow| &row.summary,
+        )
+        .await
     }
 
     /// One decision by id, whichever partition holds it (the primary key leads with
@@ -409,31 +509,86 @@ mod tests {
             ts: DateTime::UNIX_EPOCH,
             decision_id: Uuid::nil(),
         };
-        let sql = |reasons: ReasonsMatch| {
+        let sql = |reasons: ReasonsMatch, check: TextCheck| {
             page_query(
                 false,
                 "decision_id",
                 &filter,
-                Some(reasons),
+                Some(&reasons),
                 Some((keyset, Direction::Newer)),
                 5,
+                check,
             )
             .into_string()
         };
         assert_eq!(
-            sql(ReasonsMatch::Pattern(like_pattern("salary"))),
+            sql(
+                ReasonsMatch::Pattern(like_pattern("salary")),
+                TextCheck::InQuery
+            ),
             "SELECT decision_id FROM decision_logs WHERE TRUE AND allow = $1 \
              AND hashtextextended(persona, 0) = hashtextextended($2, 0) AND persona = $3 \
              AND reasons ILIKE $4 AND (ts, decision_id) > ($5, $6) \
              ORDER BY ts ASC, decision_id ASC LIMIT $7"
         );
         assert_eq!(
-            sql(ReasonsMatch::Ids(vec![7, 9])),
+            sql(ReasonsMatch::Ids(vec![7, 9]), TextCheck::InQuery),
             "SELECT decision_id FROM decision_logs WHERE TRUE AND allow = $1 \
              AND hashtextextended(persona, 0) = hashtextextended($2, 0) AND persona = $3 \
              AND reasons_id = ANY($4) AND (ts, decision_id) > ($5, $6) \
              ORDER BY ts ASC, decision_id ASC LIMIT $7"
         );
+        // Checked on the rows: the key alone.
+        assert_eq!(
+            sql(ReasonsMatch::Ids(vec![7, 9]), TextCheck::Rows),
+            "SELECT decision_id FROM decision_logs WHERE TRUE AND allow = $1 \
+             AND hashtextextended(persona, 0) = hashtextextended($2, 0) \
+             AND reasons_id = ANY($3) AND (ts, decision_id) > ($4, $5) \
+             ORDER BY ts ASC, decision_id ASC LIMIT $6"
+        );
+    }
+
+    #[test]
+    fn a_filter_admits_only_rows_with_each_of_its_texts() {
+        let row = DecisionSummary {
+            decision_id: Uuid::nil(),
+            ts: DateTime::UNIX_EPOCH,
+            persona: Some("hr-bot".into()),
+            agent_id: Some("agent-1".into()),
+            user_id: Some("u-1".into()),
+            tool: Some("lookup".into()),
+            allow: Some(true),
+            revision: None,
+            sequence: None,
+            path: None,
+            reasons: String::new(),
+        };
+        assert!(DecisionFilter::default().admits(&row));
+        let with = |f: fn(&mut DecisionFilter, String), value: &str| {
+            let mut filter = DecisionFilter::default();
+            f(&mut filter, value.to_owned());
+            filter.admits(&row)
+        };
+        let setters: [(fn(&mut DecisionFilter, String), &str); 4] = [
+            (|f, v| f.persona = Some(v), "hr-bot"),
+            (|f, v| f.agent_id = Some(v), "agent-1"),
+            (|f, v| f.user_id = Some(v), "u-1"),
+            (|f, v| f.tool = Some(v), "lookup"),
+        ];
+        for (set, same) in setters {
+            assert!(with(set, same));
+            assert!(!with(set, &format!("{same}x")));
+            assert!(!with(set, &same.to_uppercase()));
+        }
+        // A row without the field never has the text asked for.
+        assert!(!with(|f, v| f.revision = Some(v), "hr-bot-1"));
+        // All asked texts must hold.
+        let filter = DecisionFilter {
+            persona: Some("hr-bot".into()),
+            user_id: Some("u-2".into()),
+            ..DecisionFilter::default()
+        };
+        assert!(!filter.admits(&row));
     }
 
     #[test]
@@ -471,6 +626,7 @@ mod tests {
             None,
             Some((keyset, Direction::Older)),
             5,
+            TextCheck::InQuery,
         );
         assert_eq!(
             q.into_string(),
