@@ -564,12 +564,13 @@ mod tests {
             reasons: String::new(),
         };
         assert!(DecisionFilter::default().admits(&row));
-        let with = |f: fn(&mut DecisionFilter, String), value: &str| {
+        type Set = fn(&mut DecisionFilter, String);
+        let with = |f: Set, value: &str| {
             let mut filter = DecisionFilter::default();
             f(&mut filter, value.to_owned());
             filter.admits(&row)
         };
-        let setters: [(fn(&mut DecisionFilter, String), &str); 4] = [
+        let setters: [(Set, &str); 4] = [
             (|f, v| f.persona = Some(v), "hr-bot"),
             (|f, v| f.agent_id = Some(v), "agent-1"),
             (|f, v| f.user_id = Some(v), "u-1"),
