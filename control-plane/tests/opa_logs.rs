@@ -635,3 +635,136 @@ async fn events_are_stored_as_received_minified(pool: PgPool) {
     assert!(text.contains(r#""two  spaces\nand a newline""#), "{text}");
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), one);
 }
+
+/// New events go in by binary `COPY`, events of a group holding a stored one by `INSERT …
+/// UNNEST … ON CONFLICT`: both write every column as given — NULLs, non-ASCII text,
+/// timestamps before and after PostgreSQL's epoch to the microsecond, 64-bit sequences.
+#[sqlx::test(migrations = "../migrations")]
+async fn every_column_is_stored_as_given_by_copy_and_by_insert(pool: PgPool) {
+    use chrono::{DateTime, TimeZone as _};
+    let app = TestApp::new(pool.clone()).await;
+    let store = &app.state.store;
+    let reasons = ReasonIds::default();
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let mut rows = DecisionLogColumns::default();
+    let mut push = |id: Uuid,
+                    ts: DateTime<Utc>,
+                    text: Option<&str>,
+                    allow: Option<bool>,
+                    sequence: Option<i64>,
+                    reasons_text: &str| {
+        let text = text.map(str::to_owned);
+        rows.decision_id.push(id);
+        rows.ts.push(ts);
+        rows.persona.push(text.clone());
+        rows.agent_id
+            .push(text.clone().map(|t| format!("{t}-agent")));
+        rows.user_id.push(text.clone().map(|t| format!("{t}-user")));
+        rows.tool.push(text.clone().map(|t| format!("{t}-tool")));
+        rows.allow.push(allow);
+        rows.revision.push(text.clone().map(|t| format!("{t}-rev")));
+        rows.sequence.push(sequence);
+        rows.path.push(text.map(|t| format!("{t}/path")));
+        rows.reasons.push(reasons_text.to_owned());
+        rows.event
+            .push(format!(r#"{{"decision_id":"{id}","t":"ünï ☃"}}"#));
+    };
+    let (a, b, c, d) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    push(
+        a,
+        at("2026-12-07T10:11:12.345678Z"),
+        Some("hr-bøt ☃"),
+        Some(true),
+        Some(i64::MAX),
+        "x ünï",
+    );
+    push(b, at("1999-12-31T23:59:59.999999Z"), None, None, None, "");
+    push(
+        c,
+        Utc.timestamp_opt(0, 1_000).unwrap(),
+        Some(""),
+        Some(false),
+        Some(i64::MIN),
+        "y",
+    );
+    assert_eq!(
+        store.insert_decision_logs(&rows, &reasons).await.unwrap(),
+        3
+    );
+    // A group holding a stored event goes in by INSERT: d is new, a is skipped.
+    let mut again = DecisionLogColumns::default();
+    for (i, id) in rows.decision_id.iter().enumerate() {
+        if *id == a {
+            push_copy(&mut again, &rows, i);
+        }
+    }
+    push_copy(&mut again, &rows, 1);
+    *again.decision_id.last_mut().unwrap() = d;
+    assert_eq!(
+        store.insert_decision_logs(&again, &reasons).await.unwrap(),
+        1
+    );
+
+    type Row = (
+        Uuid,
+        DateTime<Utc>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<bool>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        String,
+        String,
+    );
+    let stored: Vec<Row> = sqlx::query_as(
+        "SELECT d.decision_id, d.ts, d.persona, d.agent_id, d.user_id, d.tool, d.allow, d.revision,
+                d.sequence, d.path, t.reasons, d.event
+         FROM decision_logs d JOIN decision_reason_texts t ON t.id = d.reasons_id
+         WHERE d.reasons = t.reasons",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.len(),
+        4,
+        "every row with the id of its own reasons text"
+    );
+    for (i, id) in rows.decision_id.iter().enumerate() {
+        let want: Row = (
+            *id,
+            rows.ts[i],
+            rows.persona[i].clone(),
+            rows.agent_id[i].clone(),
+            rows.user_id[i].clone(),
+            rows.tool[i].clone(),
+            rows.allow[i],
+            rows.revision[i].clone(),
+            rows.sequence[i],
+            rows.path[i].clone(),
+            rows.reasons[i].clone(),
+            rows.event[i].clone(),
+        );
+        let got = stored.iter().find(|r| r.0 == *id).unwrap();
+        assert_eq!(got, &want);
+    }
+    let via_insert = stored.iter().find(|r| r.0 == d).unwrap();
+    assert_eq!(via_insert.1, rows.ts[1]);
+    assert_eq!(via_insert.2, None);
+    // Timestamps to the microsecond, compared in SQL too.
+    let text: String =
+        sqlx::query_scalar("SELECT ts::text FROM decision_logs WHERE decision_id = $1")
+            .bind(a)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(text, "2026-12-07 10:11:12.345678+00");
+}
