@@ -5,9 +5,8 @@
 mod audit_fixtures;
 mod common;
 
-use audit_fixtures::{Decision, base_time, enc, generate, ids, list_order, store};
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use audit_fixtures::{Decision, base_time, enc, generate, ids, list_order, post_events, store};
+use axum::http::StatusCode;
 use chrono::Duration;
 use common::{TestApp, assert_problem, body_json};
 use serde_json::Value;
@@ -462,17 +461,7 @@ async fn a_persona_alone_lists_its_allowed_denied_and_verdictless_decisions_in_o
             event
         })
         .collect();
-    let response = app
-        .send(
-            Request::post("/logs")
-                .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(serde_json::to_vec(&events).unwrap()))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body_json(response).await["stored"], all.len());
+    post_events(&app, &events).await;
 
     let hr: Vec<Decision> = all
         .iter()

@@ -325,54 +325,68 @@ impl Store {
         }))
     }
 
-    /// Up to `limit` rows matching `filter` in list order on the given side of `after`: read
-    /// with the text filters checked on the rows, and again with them in the query if a row
-    /// had another text with the same hash ([`TextCheck`]).
+    /// Up to `limit` rows matching `filter` in list order on the given side of `after`, read
+    /// with the text filters compared as `first` says; after [`TextCheck::Rows`] found a row
+    /// with another text under the same hash, read again with [`TextCheck::InQuery`].
     async fn page_rows<R>(
         &self,
         columns: &str,
         filter: &DecisionFilter,
         after: Option<(Keyset, Direction)>,
         limit: i64,
+        first: TextCheck,
         summary: fn(&R) -> &DecisionSummary,
     ) -> StoreResult<Vec<R>>
     where
         R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
     {
         let reasons = self.reasons_match(filter).await?;
-        let rows: Vec<R> = page_query(
-            false,
-            columns,
-            filter,
-            reasons.as_ref(),
-            after,
-            limit,
-            TextCheck::Rows,
-        )
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.iter().all(|row| filter.admits(summary(row))) {
+        let query = |check| {
+            page_query(
+                false,
+                columns,
+                filter,
+                reasons.as_ref(),
+                after,
+                limit,
+                check,
+            )
+        };
+        let mut q = query(first);
+        let rows: Vec<R> = q
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?;
+        if first == TextCheck::InQuery || rows.iter().all(|row| filter.admits(summary(row))) {
             return Ok(rows);
         }
         tracing::warn!(
             "a decision filter's hash key matched another text; reading the page again with the \
              texts compared in the query"
         );
-        Ok(page_query(
-            false,
-            columns,
-            filter,
-            reasons.as_ref(),
-            after,
-            limit,
-            TextCheck::InQuery,
-        )
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&self.pool)
-        .await?)
+        let mut q = query(TextCheck::InQuery);
+        Ok(q.build_query_as()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// A page of decisions newest first ([`Store::page_rows`]).
+    async fn summaries(
+        &self,
+        filter: &DecisionFilter,
+        after: Option<(Keyset, Direction)>,
+        limit: i64,
+        first: TextCheck,
+    ) -> StoreResult<Vec<DecisionSummary>> {
+        let mut rows = self
+            .page_rows(SUMMARY_COLUMNS, filter, after, limit, first, |row| row)
+            .await?;
+        if matches!(after, Some((_, Direction::Newer))) {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     /// Up to `limit` decisions matching `filter`, newest first, on the given side of `after`
@@ -383,13 +397,7 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionSummary>> {
-        let mut rows = self
-            .page_rows(SUMMARY_COLUMNS, filter, after, limit, |row| row)
-            .await?;
-        if matches!(after, Some((_, Direction::Newer))) {
-            rows.reverse();
-        }
-        Ok(rows)
+        self.summaries(filter, after, limit, TextCheck::Rows).await
     }
 
     /// [`Store::decision_page`] as it reads a page after a hash key matched another text: the
@@ -400,24 +408,8 @@ impl Store {
         after: Option<(Keyset, Direction)>,
         limit: i64,
     ) -> StoreResult<Vec<DecisionSummary>> {
-        let reasons = self.reasons_match(filter).await?;
-        let mut rows: Vec<DecisionSummary> = page_query(
-            false,
-            SUMMARY_COLUMNS,
-            filter,
-            reasons.as_ref(),
-            after,
-            limit,
-            TextCheck::InQuery,
-        )
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&self.pool)
-        .await?;
-        if matches!(after, Some((_, Direction::Newer))) {
-            rows.reverse();
-        }
-        Ok(rows)
+        self.summaries(filter, after, limit, TextCheck::InQuery)
+            .await
     }
 
     /// `EXPLAIN (ANALYZE, BUFFERS)` of the query [`Store::decision_page`] runs, one string per
@@ -457,6 +449,7 @@ impl Store {
             filter,
             after.map(|k| (k, Direction::Older)),
             limit,
+            TextCheck::Rows,
             |row: &ExportRow| &row.summary,
         )
         .await

@@ -111,19 +111,24 @@ pub fn generate(n: usize) -> Vec<Decision> {
 pub async fn store(app: &TestApp, decisions: &[Decision]) {
     for chunk in decisions.chunks(500) {
         let events: Vec<Value> = chunk.iter().map(Decision::event).collect();
-        let response = app
-            .send(
-                Request::post("/logs")
-                    .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(serde_json::to_vec(&events).unwrap()))
-                    .unwrap(),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let report = body_json(response).await;
-        assert_eq!(report["stored"], chunk.len(), "{report}");
+        post_events(app, &events).await;
     }
+}
+
+/// Posts `events` (one batch) with an admin token to `POST /logs`; every one must be stored.
+pub async fn post_events(app: &TestApp, events: &[Value]) {
+    let response = app
+        .send(
+            Request::post("/logs")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(events).unwrap()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report = body_json(response).await;
+    assert_eq!(report["stored"], events.len(), "{report}");
 }
 
 /// `decisions` in list order: newest first, ties by id descending.
