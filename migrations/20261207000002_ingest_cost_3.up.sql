@@ -16,8 +16,7 @@
 -- merge of three ordered reads (allow true, false, null), each stopping after a page.
 --
 -- Building the indexes reads the whole table: on a large existing table, run this in a
--- maintenance window (or build the new indexes per partition with CREATE INDEX CONCURRENTLY
--- first; docs/audit.md).
+-- maintenance window.
 DROP INDEX decision_logs_persona_ts;
 DROP INDEX decision_logs_agent_ts;
 DROP INDEX decision_logs_user_ts;
