@@ -306,10 +306,13 @@ fn copy_binary(batches: &[&DecisionLogColumns], reasons_ids: &[Vec<i64>]) -> Vec
         out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
         out.extend_from_slice(bytes);
     }
+    fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
     fn text(out: &mut Vec<u8>, value: &Option<String>) {
         match value {
             Some(value) => field(out, value.as_bytes()),
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            None => null(out),
         }
     }
     let size: usize = batches
@@ -333,12 +336,12 @@ fn copy_binary(batches: &[&DecisionLogColumns], reasons_ids: &[Vec<i64>]) -> Vec
             text(&mut out, &rows.tool[i]);
             match rows.allow[i] {
                 Some(allow) => field(&mut out, &[u8::from(allow)]),
-                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                None => null(&mut out),
             }
             text(&mut out, &rows.revision[i]);
             match rows.sequence[i] {
                 Some(sequence) => field(&mut out, &sequence.to_be_bytes()),
-                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                None => null(&mut out),
             }
             text(&mut out, &rows.path[i]);
             field(&mut out, rows.reasons[i].as_bytes());
@@ -348,6 +351,48 @@ fn copy_binary(batches: &[&DecisionLogColumns], reasons_ids: &[Vec<i64>]) -> Vec
     }
     out.extend_from_slice(&(-1i16).to_be_bytes());
     out
+}
+
+/// [`Duplicates::Fail`]: the group as one binary `COPY`; every event is new, so each batch
+/// stored all of its events.
+async fn copy_new(
+    conn: &mut PgConnection,
+    batches: &[&DecisionLogColumns],
+    reasons_ids: &[Vec<i64>],
+) -> StoreResult<Vec<u64>> {
+    let mut copy = conn.copy_in_raw(COPY_DECISION_LOGS).await?;
+    if let Err(e) = copy.send(copy_binary(batches, reasons_ids)).await {
+        copy.abort("decision-log copy failed").await.ok();
+        return Err(e.into());
+    }
+    let copied = copy.finish().await?;
+    let stored: Vec<u64> = batches.iter().map(|rows| rows.len() as u64).collect();
+    let events: u64 = stored.iter().sum();
+    if copied != events {
+        return Err(StoreError::Invalid {
+            detail: format!("COPY stored {copied} decision events of {events}"),
+        });
+    }
+    Ok(stored)
+}
+
+/// [`Duplicates::Skip`]: each batch by `INSERT … ON CONFLICT DO NOTHING`, [`INSERT_CHUNK`]
+/// events per statement; how many events of each batch were new.
+async fn insert_skipping_stored(
+    conn: &mut PgConnection,
+    batches: &[&DecisionLogColumns],
+    reasons_ids: &[Vec<i64>],
+) -> StoreResult<Vec<u64>> {
+    let mut stored = Vec::with_capacity(batches.len());
+    for (rows, ids) in batches.iter().zip(reasons_ids) {
+        let mut new = 0;
+        for start in (0..rows.len()).step_by(INSERT_CHUNK) {
+            let end = (start + INSERT_CHUNK).min(rows.len());
+            new += insert_chunk(&mut *conn, rows, ids, start..end).await?;
+        }
+        stored.push(new);
+    }
+    Ok(stored)
 }
 
 /// Serialises partition changes across replicas (`pg_advisory_xact_lock` key).
@@ -406,34 +451,11 @@ impl Store {
     ) -> StoreResult<Vec<u64>> {
         let mut tx = self.pool.begin().await?;
         let (reasons_ids, resolved) = resolve_reasons(&mut tx, batches, reasons).await?;
-        if duplicates == Duplicates::Fail {
-            let data = copy_binary(batches, &reasons_ids);
-            let mut copy = tx.copy_in_raw(COPY_DECISION_LOGS).await?;
-            if let Err(e) = copy.send(data).await {
-                copy.abort("decision-log copy failed").await.ok();
-                return Err(e.into());
-            }
-            let copied = copy.finish().await?;
-            let events: usize = batches.iter().map(|rows| rows.len()).sum();
-            if copied != events as u64 {
-                // Not committed: the transaction rolls back when dropped.
-                return Err(StoreError::Invalid {
-                    detail: format!("COPY stored {copied} decision events of {events}"),
-                });
-            }
-            tx.commit().await?;
-            reasons.remember(resolved);
-            return Ok(batches.iter().map(|rows| rows.len() as u64).collect());
-        }
-        let mut stored = Vec::with_capacity(batches.len());
-        for (rows, ids) in batches.iter().zip(&reasons_ids) {
-            let mut new = 0;
-            for start in (0..rows.len()).step_by(INSERT_CHUNK) {
-                let end = (start + INSERT_CHUNK).min(rows.len());
-                new += insert_chunk(&mut *tx, rows, ids, start..end).await?;
-            }
-            stored.push(new);
-        }
+        // On an error the transaction rolls back when dropped: nothing of the group is stored.
+        let stored = match duplicates {
+            Duplicates::Fail => copy_new(&mut tx, batches, &reasons_ids).await?,
+            Duplicates::Skip => insert_skipping_stored(&mut tx, batches, &reasons_ids).await?,
+        };
         tx.commit().await?;
         reasons.remember(resolved);
         Ok(stored)
