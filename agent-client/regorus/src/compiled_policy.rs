@@ -42,7 +42,7 @@ impl CompiledPolicy {
     }
 
     /// Get access to the rules in the compiled policy for downstream consumers like the RVM compiler.
-    pub fn get_rules(&self) -> &Map<String, Vec<Ref<Rule>>> {
+    pub fn get_rules(&self) -> &PathMap<String, Vec<Ref<Rule>>> {
         &self.inner.rules
     }
 
@@ -222,6 +222,36 @@ pub(crate) struct ModuleLookup {
     /// Address of the `fcn` expression of a call -> `get_path_string(fcn, None)`, for the calls
     /// found in the modules' rules (a call not found here is resolved as before).
     call_paths: BTreeMap<usize, Rc<str>>,
+    /// The most components a module's package has (`usize::MAX` if a package's components are
+    /// unknown): a `data` path with more components after `data` names no package or package
+    /// prefix, so `Interpreter::ensure_module_evaluated` has nothing to evaluate for it.
+    pub(crate) max_package_len: usize,
+    /// Every recorded call site.
+    call_sites: Vec<CallSite>,
+    /// The module whose rules `gather_calls_in_rule` is walking (build time only).
+    gathering_module: u32,
+}
+
+/// Regent patch: a call in a module's rules.
+#[derive(Debug)]
+pub(crate) struct CallSite {
+    /// The call's function expression (its address is the call's key).
+    pub(crate) fcn: Ref<Expr>,
+    /// Index of the module the call is in.
+    pub(crate) module: u32,
+    /// The call's parameters: how many, and the last one.
+    pub(crate) params_len: usize,
+    pub(crate) last_param: Option<Ref<Expr>>,
+}
+
+/// Regent patch: what a call site resolves to when no `with` replaces a function, computed once per
+/// prepared policy (`Interpreter::resolve_call_targets`) by the same steps `eval_call_impl` takes.
+#[derive(Debug, Clone)]
+pub(crate) enum CallTarget {
+    /// A function of the policy: its key in the function table (a `data.` path).
+    Function(Rc<str>),
+    /// A built-in (used only while the engine has no extensions, which are looked up first).
+    Builtin(Rc<str>, &'static crate::builtins::BuiltinFcn),
 }
 
 #[derive(Debug)]
@@ -282,6 +312,10 @@ impl ModuleLookup {
                         .map(Rc::from),
                     package_values: dotted_ref_values(&module.package.refr).map(Rc::from),
                 });
+            let package_len = Parser::get_static_string_path_components(&module.package.refr)
+                .map_or(usize::MAX, |components| components.len());
+            lookup.max_package_len = lookup.max_package_len.max(package_len);
+            lookup.gathering_module = index;
             for rule in &module.policy {
                 lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
                 lookup.gather_calls_in_rule(rule);
@@ -374,6 +408,12 @@ impl ModuleLookup {
                 if let Ok(path) = get_path_string(fcn, None) {
                     self.call_paths
                         .insert(Self::expr_key(fcn), Rc::from(path.as_str()));
+                    self.call_sites.push(CallSite {
+                        fcn: fcn.clone(),
+                        module: self.gathering_module,
+                        params_len: params.len(),
+                        last_param: params.last().cloned(),
+                    });
                 }
                 self.gather_calls(fcn);
                 for param in params {
@@ -442,6 +482,16 @@ impl ModuleLookup {
         self.call_paths.get(&Self::expr_key(fcn))
     }
 
+    /// Every recorded call site: its `fcn` expression and its module's index.
+    pub(crate) fn call_sites(&self) -> &[CallSite] {
+        &self.call_sites
+    }
+
+    /// The key of a call site in `CompiledPolicyData::call_targets`.
+    pub(crate) fn call_key(fcn: &Expr) -> usize {
+        Self::expr_key(fcn)
+    }
+
     fn module_key(module: &Ref<Module>) -> usize {
         core::ptr::from_ref::<Module>(module.as_ref()) as usize
     }
@@ -467,14 +517,22 @@ pub(crate) struct CompiledPolicyData {
     pub(crate) modules: Rc<Vec<Ref<Module>>>,
     /// Regent patch: see [`ModuleLookup`]; always built from `modules` (`Interpreter::set_modules`).
     pub(crate) module_lookup: Rc<ModuleLookup>,
+    /// Regent patch: call site (`ModuleLookup::call_key`) -> what it resolves to; emptied whenever
+    /// the modules change, filled by `Interpreter::resolve_call_targets` once the function, rule
+    /// and import tables of those modules exist. A call site not found here is resolved as before.
+    pub(crate) call_targets: Rc<BTreeMap<usize, CallTarget>>,
+    /// Regent patch: call site (`ModuleLookup::call_key`) -> `get_extra_arg` of the call in its
+    /// module (static: the function table and the arities of built-ins); same lifetime as
+    /// `call_targets`.
+    pub(crate) call_extra_args: Rc<BTreeMap<usize, Option<Ref<Expr>>>>,
     pub(crate) parser_contexts: Rc<Vec<ParserContext>>,
     pub(crate) schedule: Option<Rc<Schedule>>,
-    pub(crate) rules: Map<String, Vec<Ref<Rule>>>,
-    pub(crate) default_rules: Map<String, Vec<DefaultRuleInfo>>,
-    pub(crate) rule_path_components: Map<String, Vec<String>>,
+    pub(crate) rules: PathMap<String, Vec<Ref<Rule>>>,
+    pub(crate) default_rules: PathMap<String, Vec<DefaultRuleInfo>>,
+    pub(crate) rule_path_components: PathMap<String, Vec<String>>,
     pub(crate) imports: BTreeMap<String, Ref<Expr>>,
     pub(crate) functions: FunctionTable,
-    pub(crate) rule_paths: MapSet<String>,
+    pub(crate) rule_paths: PathSet<String>,
     #[cfg(feature = "azure_policy")]
     pub(crate) target_info: Option<TargetInfo>,
     #[cfg(feature = "azure_policy")]

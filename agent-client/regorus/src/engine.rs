@@ -1484,6 +1484,8 @@ impl Engine {
                 .set_functions(gather_functions(&self.modules)?);
             self.interpreter.gather_rules()?;
             self.interpreter.process_imports()?;
+            // Regent patch: resolve every call site once (see `CallTarget`).
+            self.interpreter.resolve_call_targets();
 
             // Populate loop hoisting table for efficient evaluation
             use crate::compiler::hoist::LoopHoister;

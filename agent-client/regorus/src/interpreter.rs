@@ -352,6 +352,8 @@ impl Interpreter {
         let compiled_policy = self.compiled_policy_mut();
         compiled_policy.modules = modules;
         compiled_policy.module_lookup = module_lookup;
+        compiled_policy.call_targets = Rc::default();
+        compiled_policy.call_extra_args = Rc::default();
         compiled_policy.parser_contexts = parser_contexts;
     }
 
@@ -1190,11 +1192,7 @@ impl Interpreter {
                         expr,
                         fcn,
                         params,
-                        get_extra_arg(
-                            expr,
-                            Some(self.current_module_path.as_ref()),
-                            &self.compiled_policy.functions,
-                        ),
+                        self.extra_arg(expr),
                         true,
                     )?,
                     _ => self.eval_expr(expr)?,
@@ -1235,11 +1233,7 @@ impl Interpreter {
                         expr,
                         fcn,
                         params,
-                        get_extra_arg(
-                            expr,
-                            Some(self.current_module_path.as_ref()),
-                            &self.compiled_policy.functions,
-                        ),
+                        self.extra_arg(expr),
                         false,
                     )?,
                     _ => self.eval_expr(expr)?,
@@ -1636,11 +1630,7 @@ impl Interpreter {
             } = collection_expr.as_ref()
             {
                 // Handle walk(obj, output_param)
-                let extra_arg = get_extra_arg(
-                    &collection_expr,
-                    Some(self.current_module_path.as_ref()),
-                    &self.compiled_policy.functions,
-                );
+                let extra_arg = self.extra_arg(&collection_expr);
                 // If there is an extra arg, ignore it while computing the loop value.
                 let params_slice: &[ExprRef] = if extra_arg.is_some() {
                     let (_, prefix) = params
@@ -2577,13 +2567,17 @@ impl Interpreter {
     /// Look up the import of the current module with the given alias, e.g.
     /// the `data.a.b` import expression for `b` after `import data.a.b`.
     fn lookup_import(&self, alias: &str) -> Option<&Ref<Expr>> {
+        self.lookup_import_in(&self.current_module_path, alias)
+    }
+
+    /// `lookup_import` for the module whose package path is `package`.
+    fn lookup_import_in(&self, package: &str, alias: &str) -> Option<&Ref<Expr>> {
         if self.compiled_policy.imports.is_empty() {
             return None;
         }
         // Regent patch: for an identifier alias in a package, the key is `<package>.<alias>`;
         // find it among the keys that start with the package path (a contiguous range of the
         // sorted map) instead of building the key string on every call.
-        let package: &str = &self.current_module_path;
         if !package.is_empty() && is_identifier_component(alias) {
             for (key, import) in self
                 .compiled_policy
@@ -2599,7 +2593,7 @@ impl Interpreter {
             }
             return None;
         }
-        let import_key = append_path_component(&self.current_module_path, alias).ok()?;
+        let import_key = append_path_component(package, alias).ok()?;
         self.compiled_policy.imports.get(&import_key)
     }
 
@@ -2607,6 +2601,11 @@ impl Interpreter {
     /// current module to the import's target, e.g. `b.f` to `data.a.b.f`
     /// after `import data.a.b`.
     fn rewrite_path_through_imports(&self, path: &str) -> Option<String> {
+        self.rewrite_path_through_imports_in(&self.current_module_path, path)
+    }
+
+    /// `rewrite_path_through_imports` for the module whose package path is `package`.
+    fn rewrite_path_through_imports_in(&self, package: &str, path: &str) -> Option<String> {
         if self.compiled_policy.imports.is_empty() {
             return None;
         }
@@ -2614,7 +2613,7 @@ impl Interpreter {
         if alias == "data" {
             return None;
         }
-        let import = self.lookup_import(alias)?;
+        let import = self.lookup_import_in(package, alias)?;
         let mut target_path = get_path_string(import.as_ref(), None).ok()?;
         target_path.push_str(suffix);
         Some(target_path)
@@ -2632,6 +2631,102 @@ impl Interpreter {
         (self.compiled_policy.functions.contains_key(&candidate)
             || self.is_default_function(&candidate))
         .then_some(candidate)
+    }
+
+    /// Regent patch: fill `call_targets` — for every call site of the modules, what
+    /// `eval_call_impl` resolves it to when no `with` replaces a function. Call after the
+    /// function, rule and import tables are built (`Engine::prepare_for_eval`).
+    pub(crate) fn resolve_call_targets(&mut self) {
+        let lookup = self.compiled_policy.module_lookup.clone();
+        let modules = self.compiled_policy.modules.clone();
+        let mut targets = BTreeMap::new();
+        let mut extra_args = BTreeMap::new();
+        for site in lookup.call_sites() {
+            let fcn = &site.fcn;
+            let Some(module) = usize::try_from(site.module)
+                .ok()
+                .and_then(|i| modules.get(i))
+            else {
+                continue;
+            };
+            let Some(package) = lookup.module(module).and_then(|info| info.path.clone()) else {
+                continue;
+            };
+            let Some(path) = lookup.call_path(fcn) else {
+                continue;
+            };
+            let key = compiled_policy::ModuleLookup::call_key(fcn);
+            if let Some(target) = self.resolve_call_target(&package, fcn, path) {
+                targets.insert(key, target);
+            }
+            if let Ok(n_args) = call_arity(fcn, Some(&package), &self.compiled_policy.functions) {
+                let extra = match n_args {
+                    Some(n) if usize::from(n) + 1 == site.params_len => site.last_param.clone(),
+                    _ => None,
+                };
+                extra_args.insert(key, extra);
+            }
+        }
+        let compiled_policy = self.compiled_policy_mut();
+        compiled_policy.call_targets = Rc::new(targets);
+        compiled_policy.call_extra_args = Rc::new(extra_args);
+    }
+
+    /// Regent patch: `get_extra_arg(expr, Some(current module), functions)`, from the table
+    /// computed when the policy was prepared when `expr` is one of its call sites.
+    fn extra_arg(&self, expr: &Expr) -> Option<Ref<Expr>> {
+        if let Expr::Call { fcn, .. } = expr {
+            if let Some(extra) = self
+                .compiled_policy
+                .call_extra_args
+                .get(&compiled_policy::ModuleLookup::call_key(fcn))
+            {
+                return extra.clone();
+            }
+        }
+        get_extra_arg(
+            expr,
+            Some(self.current_module_path.as_ref()),
+            &self.compiled_policy.functions,
+        )
+    }
+
+    /// The steps of `eval_call_impl` for a call of `path` (the call's `fcn`) in the module whose
+    /// package path is `package`, without `with` functions: the import alias, the function table,
+    /// then (if neither a default function nor `print`) the built-ins. `None`: resolve at the call.
+    fn resolve_call_target(
+        &self,
+        package: &str,
+        fcn: &ExprRef,
+        path: &str,
+    ) -> Option<compiled_policy::CallTarget> {
+        let functions = &self.compiled_policy.functions;
+        let resolved = match self.rewrite_path_through_imports_in(package, path) {
+            Some(candidate)
+                if functions.contains_key(&candidate) || self.is_default_function(&candidate) =>
+            {
+                candidate
+            }
+            _ => path.to_string(),
+        };
+        let key = if resolved.starts_with("data.") {
+            resolved.clone()
+        } else {
+            format!("{package}.{resolved}")
+        };
+        if functions.contains_key(&key) {
+            return Some(compiled_policy::CallTarget::Function(key.into()));
+        }
+        let default_rules = &self.compiled_policy.default_rules;
+        if default_rules.contains_key(&resolved)
+            || default_rules.contains_key(&get_path_string(fcn, Some(package)).ok()?)
+            || resolved == "print"
+        {
+            return None;
+        }
+        builtins::BUILTINS
+            .get(resolved.as_str())
+            .map(|builtin| compiled_policy::CallTarget::Builtin(resolved.into(), builtin))
     }
 
     /// True if `path` is the exact path of a `default` function rule.
@@ -2827,12 +2922,31 @@ impl Interpreter {
             param_values.push(self.eval_expr(p)?);
         }
 
-        // Resolve a leading import alias before the `with` override and builtin
-        // lookups, so an override keyed by the full path reaches aliased calls
-        // and the alias shadows a like-named builtin namespace (matching OPA).
-        let fcn_path: Rc<str> = self
-            .resolve_fcn_path_through_imports(&fcn_path)
-            .map_or(fcn_path, Rc::from);
+        // Regent patch: a call site resolved when the policy was prepared (no `with` function
+        // in force) skips the import, function-table and built-in lookups below.
+        let target = if self.with_functions.is_empty() {
+            self.compiled_policy
+                .call_targets
+                .get(&compiled_policy::ModuleLookup::call_key(fcn))
+                .cloned()
+        } else {
+            None
+        };
+        let fcn_path: Rc<str> = match target {
+            Some(compiled_policy::CallTarget::Builtin(name, builtin))
+                if self.extensions.is_empty() =>
+            {
+                return self.eval_builtin_call(span, &name, *builtin, params, param_values);
+            }
+            // The function table's key: `lookup_function_by_name` finds it as it is.
+            Some(compiled_policy::CallTarget::Function(key)) => key,
+            // Resolve a leading import alias before the `with` override and builtin
+            // lookups, so an override keyed by the full path reaches aliased calls
+            // and the alias shadows a like-named builtin namespace (matching OPA).
+            _ => self
+                .resolve_fcn_path_through_imports(&fcn_path)
+                .map_or(fcn_path, Rc::from),
+        };
 
         // Regent patch: no copies of the path (upstream cloned it twice here).
         let mut with_functions_saved = None;
@@ -3188,6 +3302,14 @@ impl Interpreter {
 
     fn ensure_module_evaluated(&mut self, path: &[String]) -> Result<()> {
         self.check_execution_time()?;
+        // Regent patch: a path that is no package (or package prefix) of any module evaluates
+        // nothing below; skip the walk over every module (done on every `data` lookup).
+        if path.len() > 1
+            && path.len() - 1 > self.compiled_policy.module_lookup.max_package_len
+            && self.compiled_policy.module_lookup.max_package_len != 0
+        {
+            return Ok(());
+        }
         for module in self.compiled_policy.modules.clone().iter().cloned() {
             if Some(&module) == self.module.as_ref() {
                 // Prevent cyclic evaluation.
@@ -3315,9 +3437,10 @@ impl Interpreter {
 
     fn is_processed(&self, path: &[&str]) -> Result<bool> {
         let mut obj = &self.processed_paths;
+        // Regent patch: `index_undefined` for `obj[&Value::Undefined]` (no key search).
         for p in path {
             // Prefix has already been processed.
-            if obj[&Value::Undefined] == Value::Null {
+            if obj.index_undefined() == &Value::Null {
                 return Ok(true);
             }
 
@@ -3328,7 +3451,7 @@ impl Interpreter {
             }
         }
 
-        Ok(obj[&Value::Undefined] == Value::Null)
+        Ok(obj.index_undefined() == &Value::Null)
     }
 
     fn mark_processed(&mut self, path: &[&str]) -> Result<()> {
@@ -3414,10 +3537,18 @@ impl Interpreter {
 
             // With modifiers may be used to specify part of a module that that not yet been
             // evaluated. Therefore ensure that module is evaluated first.
-            let requested_path: Vec<String> = core::iter::once("data".to_string())
-                .chain(fields.iter().map(|field| (*field).to_string()))
-                .collect();
-            self.ensure_module_evaluated(&requested_path)?;
+            // Regent patch: only a path that can name a package (see `max_package_len`) can
+            // need a module evaluated; skip building the owned path for any other.
+            if fields.len() <= self.compiled_policy.module_lookup.max_package_len
+                || self.compiled_policy.module_lookup.max_package_len == 0
+            {
+                let requested_path: Vec<String> = core::iter::once("data".to_string())
+                    .chain(fields.iter().map(|field| (*field).to_string()))
+                    .collect();
+                self.ensure_module_evaluated(&requested_path)?;
+            } else {
+                self.check_execution_time()?;
+            }
 
             // Regent patch: build `data.f1.f2...` once; each prefix path (upstream: one
             // `format_string_path` and two `Vec`s per prefix) is a prefix of that string.
@@ -3448,10 +3579,22 @@ impl Interpreter {
             }
 
             // Ensure that all the rules having common prefix (name) are evaluated.
-            let rule_path_components = core::iter::once("data")
-                .chain(module_var_path.iter().copied())
-                .collect::<Vec<_>>();
-            let rule_path = format_string_path(&rule_path_components)?;
+            // Regent patch: for a module of the policy whose package is a plain dotted path, the
+            // rule path is its `data.` path (`ModuleInfo::path`, built by the same component
+            // formatting) plus the name, formatted once instead of component by component.
+            let rule_path = match self.compiled_policy.module_lookup.module(&module) {
+                Some(compiled_policy::ModuleInfo {
+                    path: Some(path),
+                    package_values: Some(_),
+                    ..
+                }) => append_path_component(path, name.text())?,
+                _ => {
+                    let rule_path_components = core::iter::once("data")
+                        .chain(module_var_path.iter().copied())
+                        .collect::<Vec<_>>();
+                    format_string_path(&rule_path_components)?
+                }
+            };
 
             if !no_error
                 && !self.compiled_policy.rules.contains_key(&rule_path)
@@ -3484,6 +3627,16 @@ impl Interpreter {
 
             if !found {
                 if let Some(imported_var) = self.compiled_policy.imports.get(&rule_path).cloned() {
+                    // Regent patch: `alias.f1.f2` after `import data.a.b as alias` is looked up as
+                    // `data.a.b.f1.f2`, which evaluates only the rule at that path. Upstream
+                    // evaluated `data.a.b` — every rule of the imported package — and then read
+                    // `f1.f2` from it. Same value (the package's document at f1.f2), far fewer rules.
+                    if !fields.is_empty() {
+                        if let Some((data_span, mut all)) = static_data_path(&imported_var) {
+                            all.extend_from_slice(fields);
+                            return self.lookup_var(data_span, &all, no_error);
+                        }
+                    }
                     return Ok(Self::get_value_chained(
                         self.eval_expr(&imported_var)?,
                         fields,
@@ -4989,5 +5142,35 @@ impl Interpreter {
 
         crate::utils::limits::enforce_memory_limit().map_err(|err| anyhow!(err))?;
         Ok(self.compiled_policy.clone())
+    }
+}
+
+/// Regent patch: the span of the leading `data` and the static components after it, for an import
+/// target such as `data.a.b` or `data.a["b"]`; `None` for anything else (e.g. `input.x`).
+fn static_data_path(expr: &Expr) -> Option<(&Span, Vec<&str>)> {
+    let mut components = Vec::new();
+    let mut expr = expr;
+    loop {
+        match expr {
+            Expr::Var { span, .. } => {
+                if span.text() != "data" {
+                    return None;
+                }
+                components.reverse();
+                return Some((span, components));
+            }
+            Expr::RefDot { refr, field, .. } => {
+                components.push(field.0.text());
+                expr = refr.as_ref();
+            }
+            Expr::RefBrack { refr, index, .. } => match index.as_ref() {
+                Expr::String { value, .. } => {
+                    components.push(value.as_string().ok()?.as_ref());
+                    expr = refr.as_ref();
+                }
+                _ => return None,
+            },
+            _ => return None,
+        }
     }
 }

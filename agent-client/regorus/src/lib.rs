@@ -224,10 +224,24 @@ pub use alloc::sync::Arc as Rc;
 pub use alloc::rc::Rc;
 
 #[cfg(feature = "std")]
+#[allow(unused_imports)]
 use std::collections::{hash_map::Entry as MapEntry, HashMap as Map, HashSet as MapSet};
 
 #[cfg(not(feature = "std"))]
 use alloc::collections::{btree_map::Entry as MapEntry, BTreeMap as Map, BTreeSet as MapSet};
+
+// Regent patch: the compiled policy's path tables (rule, default-rule and function paths) and the
+// built-in table are keyed by names the policy author wrote, never by input, so they use a fast
+// non-keyed hash (FxHash's word-at-a-time multiply) instead of SipHash: every rule lookup and
+// function call hashes one or more path strings.
+#[cfg(feature = "std")]
+pub type PathMap<K, V> = std::collections::HashMap<K, V, utils::PathHashBuilder>;
+#[cfg(feature = "std")]
+pub type PathSet<K> = std::collections::HashSet<K, utils::PathHashBuilder>;
+#[cfg(not(feature = "std"))]
+pub type PathMap<K, V> = alloc::collections::BTreeMap<K, V>;
+#[cfg(not(feature = "std"))]
+pub type PathSet<K> = alloc::collections::BTreeSet<K>;
 
 use alloc::{
     borrow::ToOwned as _,

@@ -193,24 +193,35 @@ pub fn get_path_string(refr: &Expr, document: Option<&str>) -> Result<String> {
 
 pub type FunctionTable = BTreeMap<String, (Vec<Ref<Rule>>, u8, Ref<Module>)>;
 
+/// Regent patch: the arity `get_extra_arg` compares a call's parameters with (`None`: no
+/// function or built-in of that name), split out so that it can be computed once per call site.
+pub(crate) fn call_arity(
+    fcn: &Expr,
+    module: Option<&str>,
+    functions: &FunctionTable,
+) -> Result<Option<u8>> {
+    let full_path = get_path_string(fcn, module)?;
+    if let Some((_, n_args, _)) = functions.get(&full_path) {
+        return Ok(Some(*n_args));
+    }
+    let path = get_path_string(fcn, None)?;
+    if let Some((_, n_args, _)) = functions.get(&path) {
+        Ok(Some(*n_args))
+    } else if let Some((_, n_args)) = BUILTINS.get(path.as_str()) {
+        Ok(Some(*n_args))
+    } else {
+        Ok(None)
+    }
+}
+
 fn get_extra_arg_impl(
     expr: &Expr,
     module: Option<&str>,
     functions: &FunctionTable,
 ) -> Result<Option<Ref<Expr>>> {
     if let Expr::Call { fcn, params, .. } = expr {
-        let full_path = get_path_string(fcn, module)?;
-        let n_args = if let Some((_, n_args, _)) = functions.get(&full_path) {
-            *n_args
-        } else {
-            let path = get_path_string(fcn, None)?;
-            if let Some((_, n_args, _)) = functions.get(&path) {
-                *n_args
-            } else if let Some((_, n_args)) = BUILTINS.get(path.as_str()) {
-                *n_args
-            } else {
-                return Ok(None);
-            }
+        let Some(n_args) = call_arity(fcn, module, functions)? else {
+            return Ok(None);
         };
         if (n_args as usize) + 1 == params.len() {
             return Ok(params.last().cloned());
@@ -330,5 +341,57 @@ mod tests {
             }
         }
         Ok(())
+    }
+}
+
+/// Regent patch: the hasher of [`crate::PathMap`] (FxHash: rotate, xor a word, multiply). Not keyed,
+/// so only for tables whose keys come from the policy, never from input.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PathHasher {
+    hash: u64,
+}
+
+/// Regent patch: builds [`PathHasher`]s.
+pub type PathHashBuilder = core::hash::BuildHasherDefault<PathHasher>;
+
+impl PathHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl core::hash::Hasher for PathHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0_u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
     }
 }

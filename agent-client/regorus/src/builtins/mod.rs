@@ -60,7 +60,7 @@ use crate::ast::{Expr, Ref};
 use crate::lexer::Span;
 use crate::value::Value;
 
-use crate::Map as BuiltinsMap;
+use crate::PathMap as BuiltinsMap;
 
 use anyhow::Result;
 use lazy_static::lazy_static;
@@ -70,7 +70,7 @@ pub type BuiltinFcn = (fn(&Span, &[Ref<Expr>], &[Value], bool) -> Result<Value>,
 #[rustfmt::skip]
 lazy_static! {
     pub static ref BUILTINS: BuiltinsMap<&'static str, BuiltinFcn> = {
-	let mut m : BuiltinsMap<&'static str, BuiltinFcn>  = BuiltinsMap::new();
+	let mut m : BuiltinsMap<&'static str, BuiltinFcn>  = BuiltinsMap::default();
 
 	// comparison functions are directly called.
 	numbers::register(&mut m);

@@ -3,4 +3,5 @@
 
 mod engine;
 pub mod interpreter;
+mod regent_round2;
 mod scheduler;

@@ -18,7 +18,6 @@ use crate::parser::Parser;
 use crate::rvm::program::{Program, RuleType};
 use crate::rvm::Instruction;
 use crate::utils::{format_string_path, get_path_string};
-use crate::Map;
 use crate::{CompiledPolicy, Value};
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -194,7 +193,7 @@ impl<'a> Compiler<'a> {
     fn find_module_package_and_index_for_rule(
         &self,
         rule_path: &str,
-        rules: &Map<String, Vec<crate::ast::NodeRef<Rule>>>,
+        rules: &crate::PathMap<String, Vec<crate::ast::NodeRef<Rule>>>,
     ) -> Result<(String, u32)> {
         if let Some(rule_definitions) = rules.get(rule_path) {
             if let Some(first_rule_ref) = rule_definitions.first() {
@@ -317,7 +316,7 @@ impl<'a> Compiler<'a> {
 
     fn compile_worklist_rules(
         &mut self,
-        rules: &Map<String, Vec<crate::ast::NodeRef<Rule>>>,
+        rules: &crate::PathMap<String, Vec<crate::ast::NodeRef<Rule>>>,
     ) -> Result<()> {
         let mut compiled_rules = BTreeSet::new();
         let mut call_stack = Vec::new();
@@ -390,7 +389,7 @@ impl<'a> Compiler<'a> {
     fn compile_worklist_rule(
         &mut self,
         rule_path: &str,
-        rules: &Map<String, Vec<crate::ast::NodeRef<Rule>>>,
+        rules: &crate::PathMap<String, Vec<crate::ast::NodeRef<Rule>>>,
     ) -> Result<()> {
         let (module_package, module_index) =
             self.find_module_package_and_index_for_rule(rule_path, rules)?;
