@@ -27,6 +27,10 @@ use regent_agent::{Agent, EngineReuse, shutdown};
 use regent_bundle::{SigningKey, cases};
 use regent_protocol::AgentActionV1;
 
+/// The sidecar's allocator (`src/bin/regent-agent.rs`), so that the library figures are the sidecar's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A representative input per persona: its first case that is a valid agent-action and is allowed.
 fn sample(persona: &str) -> AgentActionV1 {
     if persona == "tiny-bot" {

@@ -20,6 +20,11 @@ use std::time::Instant;
 use regent_bundle::{BuildOptions, Bundle, Limits, build_dir, cases, validate};
 use regorus::{Engine, Value};
 
+/// The agent sidecar's allocator (`agent-client/src/bin/regent-agent.rs`), so that the costs measured here
+/// are the sidecar's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DECISION: &str = "data.regent.persona.decision";
 
 struct Args {

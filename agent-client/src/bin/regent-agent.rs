@@ -7,6 +7,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use regent_agent::{Agent, AgentConfig, shutdown};
 
+/// mimalloc instead of the system allocator: a persona decision makes a few thousand small allocations in
+/// the Rego interpreter, and mimalloc cuts the instructions per decision by ~12 % against glibc's malloc
+/// (BENCHMARKS.md, "Engine round 2"). Programs that embed the library choose their own allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Regent's policy sidecar for AI agents.
 #[derive(Debug, Parser)]
 #[command(version, about)]
