@@ -20,6 +20,18 @@ fn eval(engine: &Engine, input: &str, rule: &str) -> Result<Value> {
     engine.eval_rule(rule.to_string())
 }
 
+/// Each `data.p.<rule>` evaluates to its value.
+fn assert_rules<const N: usize>(
+    engine: &Engine,
+    input: &str,
+    expect: [(&str, Value); N],
+) -> Result<()> {
+    for (rule, value) in expect {
+        assert_eq!(eval(engine, input, &format!("data.p.{rule}"))?, value, "{rule}");
+    }
+    Ok(())
+}
+
 const LIB: &str = r#"
 package lib
 import rego.v1
@@ -93,9 +105,7 @@ fn import_alias_lookups_equal_full_paths() -> Result<()> {
         ("base_data", Value::from(5)),
         ("missing", Value::Undefined),
     ];
-    for (rule, value) in expect {
-        assert_eq!(eval(&engine, input, &format!("data.p.{rule}"))?, value, "{rule}");
-    }
+    assert_rules(&engine, input, expect)?;
     assert_eq!(
         eval(&engine, r#"{"n": 2, "set": true}"#, "data.p.default_via_alias")?,
         Value::from("set")
@@ -130,9 +140,7 @@ fn call_sites_resolve_as_before() -> Result<()> {
         ("mocked_builtin", Value::from(42)),
         ("output_arg", Value::from(true)),
     ];
-    for (rule, value) in expect {
-        assert_eq!(eval(&engine, input, &format!("data.p.{rule}"))?, value, "{rule}");
-    }
+    assert_rules(&engine, input, expect)?;
     Ok(())
 }
 
