@@ -1187,14 +1187,9 @@ impl Interpreter {
                         fcn,
                         params,
                         ..
-                    } => self.eval_call(
-                        call_span,
-                        expr,
-                        fcn,
-                        params,
-                        self.extra_arg(expr),
-                        true,
-                    )?,
+                    } => {
+                        self.eval_call(call_span, expr, fcn, params, self.extra_arg(expr), true)?
+                    }
                     _ => self.eval_expr(expr)?,
                 };
 
@@ -1228,14 +1223,9 @@ impl Interpreter {
                         fcn,
                         params,
                         ..
-                    } => self.eval_call(
-                        call_span,
-                        expr,
-                        fcn,
-                        params,
-                        self.extra_arg(expr),
-                        false,
-                    )?,
+                    } => {
+                        self.eval_call(call_span, expr, fcn, params, self.extra_arg(expr), false)?
+                    }
                     _ => self.eval_expr(expr)?,
                 };
 

@@ -27,7 +27,11 @@ fn assert_rules<const N: usize>(
     expect: [(&str, Value); N],
 ) -> Result<()> {
     for (rule, value) in expect {
-        assert_eq!(eval(engine, input, &format!("data.p.{rule}"))?, value, "{rule}");
+        assert_eq!(
+            eval(engine, input, &format!("data.p.{rule}"))?,
+            value,
+            "{rule}"
+        );
     }
     Ok(())
 }
@@ -107,7 +111,11 @@ fn import_alias_lookups_equal_full_paths() -> Result<()> {
     ];
     assert_rules(&engine, input, expect)?;
     assert_eq!(
-        eval(&engine, r#"{"n": 2, "set": true}"#, "data.p.default_via_alias")?,
+        eval(
+            &engine,
+            r#"{"n": 2, "set": true}"#,
+            "data.p.default_via_alias"
+        )?,
         Value::from("set")
     );
     Ok(())
@@ -147,12 +155,18 @@ fn call_sites_resolve_as_before() -> Result<()> {
 #[test]
 fn an_extension_is_found_before_a_builtin_of_the_same_name() -> Result<()> {
     let mut engine = engine(&[LIB, SUB, POLICY], DATA)?;
-    assert_eq!(eval(&engine, r#"{"n": 2}"#, "data.p.builtin_call")?, Value::from(2));
+    assert_eq!(
+        eval(&engine, r#"{"n": 2}"#, "data.p.builtin_call")?,
+        Value::from(2)
+    );
     engine.add_extension(
         "count".to_string(),
         1,
         Box::new(|_params: Vec<Value>| Ok(Value::from(99))),
     )?;
-    assert_eq!(eval(&engine, r#"{"n": 2}"#, "data.p.builtin_call")?, Value::from(99));
+    assert_eq!(
+        eval(&engine, r#"{"n": 2}"#, "data.p.builtin_call")?,
+        Value::from(99)
+    );
     Ok(())
 }

@@ -1963,12 +1963,23 @@ mod regent_str_key_tests {
     fn undefined_lookup_matches_value_lookup() {
         let mut with_marker = Value::new_object();
         let mut without_marker = Value::new_object();
-        for (i, key) in [Value::Null, Value::from("a"), Value::from(1), Value::new_set()]
-            .into_iter()
-            .enumerate()
+        for (i, key) in [
+            Value::Null,
+            Value::from("a"),
+            Value::from(1),
+            Value::new_set(),
+        ]
+        .into_iter()
+        .enumerate()
         {
-            with_marker.as_object_mut().unwrap().insert(key.clone(), Value::from(i));
-            without_marker.as_object_mut().unwrap().insert(key, Value::from(i));
+            with_marker
+                .as_object_mut()
+                .unwrap()
+                .insert(key.clone(), Value::from(i));
+            without_marker
+                .as_object_mut()
+                .unwrap()
+                .insert(key, Value::from(i));
         }
         with_marker
             .as_object_mut()
