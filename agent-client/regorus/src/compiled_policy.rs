@@ -15,7 +15,7 @@ use crate::scheduler::*;
 use crate::utils::*;
 use crate::*;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 
 #[cfg(feature = "azure_policy")]
@@ -228,6 +228,9 @@ pub(crate) struct ModuleLookup {
     pub(crate) max_package_len: usize,
     /// Every recorded call site.
     call_sites: Vec<CallSite>,
+    /// (module, rule) address pairs whose rule-context path (the package's components, then the
+    /// head's, as `Interpreter::make_rule_context` builds them) was built without error.
+    context_paths_checked: BTreeSet<(usize, usize)>,
     /// The module whose rules `gather_calls_in_rule` is walking (build time only).
     gathering_module: u32,
 }
@@ -317,6 +320,11 @@ impl ModuleLookup {
             lookup.max_package_len = lookup.max_package_len.max(package_len);
             lookup.gathering_module = index;
             for rule in &module.policy {
+                if Self::context_path_builds(module, rule) {
+                    lookup
+                        .context_paths_checked
+                        .insert((Self::module_key(module), Self::rule_key(rule)));
+                }
                 lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
                 lookup.gather_calls_in_rule(rule);
             }
@@ -480,6 +488,33 @@ impl ModuleLookup {
     /// `get_path_string(fcn, None)` of a call's function expression, if recorded.
     pub(crate) fn call_path(&self, fcn: &Expr) -> Option<&Rc<str>> {
         self.call_paths.get(&Self::expr_key(fcn))
+    }
+
+    /// `make_rule_context`'s path for a complete/partial rule of `module` builds without error.
+    fn context_path_builds(module: &Ref<Module>, rule: &Ref<Rule>) -> bool {
+        let refr = match rule.as_ref() {
+            Rule::Spec {
+                head: RuleHead::Compr { refr, .. },
+                ..
+            } => match refr.as_ref() {
+                Expr::RefBrack { refr, .. } => refr,
+                _ => refr,
+            },
+            Rule::Spec {
+                head: RuleHead::Set { refr, .. },
+                ..
+            } => refr,
+            _ => return false,
+        };
+        Parser::get_path_ref_components(&module.package.refr)
+            .and_then(|mut path| Parser::get_path_ref_components_into(refr, &mut path))
+            .is_ok()
+    }
+
+    /// Whether `rule` of `module` is one whose rule-context path was checked (`context_path_builds`).
+    pub(crate) fn context_path_checked(&self, module: &Ref<Module>, rule: &Ref<Rule>) -> bool {
+        self.context_paths_checked
+            .contains(&(Self::module_key(module), Self::rule_key(rule)))
     }
 
     /// Every recorded call site: its `fcn` expression and its module's index.

@@ -3766,6 +3766,14 @@ impl Interpreter {
     fn make_rule_context(&self, head: &RuleHead) -> Result<(Context, Vec<Span>)> {
         let module = self.current_module()?;
         let mut path = Parser::get_path_ref_components(&module.package.refr)?;
+        let (context, refr) = Self::head_context(head)?;
+        Parser::get_path_ref_components_into(refr, &mut path)?;
+        Ok((context, path))
+    }
+
+    /// Regent patch: the context `make_rule_context` builds for a rule head, and the reference whose
+    /// components it appends to the package's.
+    fn head_context(head: &RuleHead) -> Result<(Context, &ExprRef)> {
         match head {
             RuleHead::Compr { refr, assign, .. } => {
                 let output_expr = assign.as_ref().map(|assign| assign.value.clone());
@@ -3775,8 +3783,6 @@ impl Interpreter {
                     }
                     _ => (refr, None, Value::new_array()),
                 };
-
-                Parser::get_path_ref_components_into(refr, &mut path)?;
                 Ok((
                     Context {
                         key_expr,
@@ -3785,11 +3791,10 @@ impl Interpreter {
                         rule_ref: Some(refr.clone()),
                         ..Context::default()
                     },
-                    path,
+                    refr,
                 ))
             }
             RuleHead::Set { refr, key, .. } => {
-                Parser::get_path_ref_components_into(refr, &mut path)?;
                 let is_old_style_set = key.is_none();
                 Ok((
                     Context {
@@ -3800,11 +3805,31 @@ impl Interpreter {
                         is_old_style_set,
                         ..Context::default()
                     },
-                    path,
+                    refr,
                 ))
             }
             other => bail!("internal error: unhandled rule ref type: {other:?}"),
         }
+    }
+
+    /// Regent patch: `make_rule_context(head).0` for `rule` of `module`. The path it also builds
+    /// (package and head components) is not used by the rule's evaluation; it is only checked.
+    /// `ModuleLookup` has checked it once for the policy's rules, so for those only the context is
+    /// built; any other rule is checked here, as upstream did, with the same error.
+    fn rule_context(
+        &self,
+        module: &Ref<Module>,
+        rule: &Ref<Rule>,
+        head: &RuleHead,
+    ) -> Result<Context> {
+        if self
+            .compiled_policy
+            .module_lookup
+            .context_path_checked(module, rule)
+        {
+            return Ok(Self::head_context(head)?.0);
+        }
+        Ok(self.make_rule_context(head)?.0)
     }
 
     fn get_rule_module(&self, rule: &Ref<Rule>) -> Result<Ref<Module>> {
@@ -4345,7 +4370,7 @@ impl Interpreter {
             } => {
                 match rule_head {
                     RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } => {
-                        let (ctx, _) = self.make_rule_context(rule_head)?;
+                        let ctx = self.rule_context(module, rule, rule_head)?;
                         let is_set = ctx.is_set;
                         let is_object = ctx.key_expr.is_some() && !is_set;
 
