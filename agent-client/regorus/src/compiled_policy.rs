@@ -223,9 +223,8 @@ pub(crate) struct ModuleLookup {
     /// found in the modules' rules (a call not found here is resolved as before).
     call_paths: BTreeMap<usize, Rc<str>>,
     /// The most components a module's package has (`usize::MAX` if a package's components are
-    /// unknown): a `data` path with more components after `data` names no package or package
-    /// prefix, so `Interpreter::ensure_module_evaluated` has nothing to evaluate for it.
-    pub(crate) max_package_len: usize,
+    /// unknown; 0 before any module is known): see `may_name_package`.
+    max_package_len: usize,
     /// Every recorded call site.
     call_sites: Vec<CallSite>,
     /// (module, rule) address pairs whose rule-context path (the package's components, then the
@@ -242,9 +241,8 @@ pub(crate) struct CallSite {
     pub(crate) fcn: Ref<Expr>,
     /// Index of the module the call is in.
     pub(crate) module: u32,
-    /// The call's parameters: how many, and the last one.
-    pub(crate) params_len: usize,
-    pub(crate) last_param: Option<Ref<Expr>>,
+    /// The call's parameters.
+    pub(crate) params: Vec<Ref<Expr>>,
 }
 
 /// Regent patch: what a call site resolves to when no `with` replaces a function, computed once per
@@ -319,8 +317,11 @@ impl ModuleLookup {
                 .map_or(usize::MAX, |components| components.len());
             lookup.max_package_len = lookup.max_package_len.max(package_len);
             lookup.gathering_module = index;
+            let package_path = Parser::get_path_ref_components(&module.package.refr).ok();
             for rule in &module.policy {
-                if Self::context_path_builds(module, rule) {
+                if package_path.as_deref().is_some_and(|package_path| {
+                    crate::interpreter::Interpreter::rule_context_path_builds(package_path, rule)
+                }) {
                     lookup
                         .context_paths_checked
                         .insert((Self::module_key(module), Self::rule_key(rule)));
@@ -419,8 +420,7 @@ impl ModuleLookup {
                     self.call_sites.push(CallSite {
                         fcn: fcn.clone(),
                         module: self.gathering_module,
-                        params_len: params.len(),
-                        last_param: params.last().cloned(),
+                        params: params.clone(),
                     });
                 }
                 self.gather_calls(fcn);
@@ -490,34 +490,21 @@ impl ModuleLookup {
         self.call_paths.get(&Self::expr_key(fcn))
     }
 
-    /// `make_rule_context`'s path for a complete/partial rule of `module` builds without error.
-    fn context_path_builds(module: &Ref<Module>, rule: &Ref<Rule>) -> bool {
-        let refr = match rule.as_ref() {
-            Rule::Spec {
-                head: RuleHead::Compr { refr, .. },
-                ..
-            } => match refr.as_ref() {
-                Expr::RefBrack { refr, .. } => refr,
-                _ => refr,
-            },
-            Rule::Spec {
-                head: RuleHead::Set { refr, .. },
-                ..
-            } => refr,
-            _ => return false,
-        };
-        Parser::get_path_ref_components(&module.package.refr)
-            .and_then(|mut path| Parser::get_path_ref_components_into(refr, &mut path))
-            .is_ok()
+    /// Whether a `data` path with `len` components after `data` can name a package or a package
+    /// prefix of one of the modules (always, while the modules are unknown). One that cannot gives
+    /// `Interpreter::ensure_module_evaluated` nothing to evaluate.
+    pub(crate) fn may_name_package(&self, len: usize) -> bool {
+        self.max_package_len == 0 || len <= self.max_package_len
     }
 
-    /// Whether `rule` of `module` is one whose rule-context path was checked (`context_path_builds`).
+    /// Whether `rule` of `module` is one whose rule-context path was checked when the lookup was
+    /// built (`Interpreter::rule_context_path_builds`).
     pub(crate) fn context_path_checked(&self, module: &Ref<Module>, rule: &Ref<Rule>) -> bool {
         self.context_paths_checked
             .contains(&(Self::module_key(module), Self::rule_key(rule)))
     }
 
-    /// Every recorded call site: its `fcn` expression and its module's index.
+    /// Every recorded call site.
     pub(crate) fn call_sites(&self) -> &[CallSite] {
         &self.call_sites
     }

@@ -2588,13 +2588,8 @@ impl Interpreter {
     }
 
     /// Rewrite a path whose leading component is an import alias of the
-    /// current module to the import's target, e.g. `b.f` to `data.a.b.f`
-    /// after `import data.a.b`.
-    fn rewrite_path_through_imports(&self, path: &str) -> Option<String> {
-        self.rewrite_path_through_imports_in(&self.current_module_path, path)
-    }
-
-    /// `rewrite_path_through_imports` for the module whose package path is `package`.
+    /// module whose package path is `package` to the import's target, e.g.
+    /// `b.f` to `data.a.b.f` after `import data.a.b`.
     fn rewrite_path_through_imports_in(&self, package: &str, path: &str) -> Option<String> {
         if self.compiled_policy.imports.is_empty() {
             return None;
@@ -2617,7 +2612,12 @@ impl Interpreter {
     /// rewrites aliases unconditionally and rejects calls to a missing target
     /// at compile time.
     fn resolve_fcn_path_through_imports(&self, path: &str) -> Option<String> {
-        let candidate = self.rewrite_path_through_imports(path)?;
+        self.resolve_fcn_path_through_imports_in(&self.current_module_path, path)
+    }
+
+    /// `resolve_fcn_path_through_imports` for the module whose package path is `package`.
+    fn resolve_fcn_path_through_imports_in(&self, package: &str, path: &str) -> Option<String> {
+        let candidate = self.rewrite_path_through_imports_in(package, path)?;
         (self.compiled_policy.functions.contains_key(&candidate)
             || self.is_default_function(&candidate))
         .then_some(candidate)
@@ -2650,11 +2650,7 @@ impl Interpreter {
                 targets.insert(key, target);
             }
             if let Ok(n_args) = call_arity(fcn, Some(&package), &self.compiled_policy.functions) {
-                let extra = match n_args {
-                    Some(n) if usize::from(n) + 1 == site.params_len => site.last_param.clone(),
-                    _ => None,
-                };
-                extra_args.insert(key, extra);
+                extra_args.insert(key, n_args.and_then(|n| output_arg(n, &site.params)));
             }
         }
         let compiled_policy = self.compiled_policy_mut();
@@ -2690,21 +2686,15 @@ impl Interpreter {
         fcn: &ExprRef,
         path: &str,
     ) -> Option<compiled_policy::CallTarget> {
-        let functions = &self.compiled_policy.functions;
-        let resolved = match self.rewrite_path_through_imports_in(package, path) {
-            Some(candidate)
-                if functions.contains_key(&candidate) || self.is_default_function(&candidate) =>
-            {
-                candidate
-            }
-            _ => path.to_string(),
-        };
+        let resolved = self
+            .resolve_fcn_path_through_imports_in(package, path)
+            .unwrap_or_else(|| path.to_string());
         let key = if resolved.starts_with("data.") {
             resolved.clone()
         } else {
             format!("{package}.{resolved}")
         };
-        if functions.contains_key(&key) {
+        if self.compiled_policy.functions.contains_key(&key) {
             return Some(compiled_policy::CallTarget::Function(key.into()));
         }
         let default_rules = &self.compiled_policy.default_rules;
@@ -3295,8 +3285,10 @@ impl Interpreter {
         // Regent patch: a path that is no package (or package prefix) of any module evaluates
         // nothing below; skip the walk over every module (done on every `data` lookup).
         if path.len() > 1
-            && path.len() - 1 > self.compiled_policy.module_lookup.max_package_len
-            && self.compiled_policy.module_lookup.max_package_len != 0
+            && !self
+                .compiled_policy
+                .module_lookup
+                .may_name_package(path.len() - 1)
         {
             return Ok(());
         }
@@ -3527,10 +3519,12 @@ impl Interpreter {
 
             // With modifiers may be used to specify part of a module that that not yet been
             // evaluated. Therefore ensure that module is evaluated first.
-            // Regent patch: only a path that can name a package (see `max_package_len`) can
-            // need a module evaluated; skip building the owned path for any other.
-            if fields.len() <= self.compiled_policy.module_lookup.max_package_len
-                || self.compiled_policy.module_lookup.max_package_len == 0
+            // Regent patch: only a path that can name a package (`may_name_package`) can need a
+            // module evaluated; skip building the owned path for any other.
+            if self
+                .compiled_policy
+                .module_lookup
+                .may_name_package(fields.len())
             {
                 let requested_path: Vec<String> = core::iter::once("data".to_string())
                     .chain(fields.iter().map(|field| (*field).to_string()))
@@ -3810,6 +3804,20 @@ impl Interpreter {
             }
             other => bail!("internal error: unhandled rule ref type: {other:?}"),
         }
+    }
+
+    /// Regent patch: whether `make_rule_context` builds its path without error for `rule`, given
+    /// the components of its module's package (`Parser::get_path_ref_components`). Checked once
+    /// per rule when `ModuleLookup` is built (`rule_context`).
+    pub(crate) fn rule_context_path_builds(package_path: &[Span], rule: &Rule) -> bool {
+        let Rule::Spec { head, .. } = rule else {
+            return false;
+        };
+        let Ok((_, refr)) = Self::head_context(head) else {
+            return false;
+        };
+        let mut path = package_path.to_vec();
+        Parser::get_path_ref_components_into(refr, &mut path).is_ok()
     }
 
     /// Regent patch: `make_rule_context(head).0` for `rule` of `module`. The path it also builds

@@ -223,11 +223,19 @@ fn get_extra_arg_impl(
         let Some(n_args) = call_arity(fcn, module, functions)? else {
             return Ok(None);
         };
-        if (n_args as usize) + 1 == params.len() {
-            return Ok(params.last().cloned());
-        }
+        return Ok(output_arg(n_args, params));
     }
     Ok(None)
+}
+
+/// Regent patch: the output argument of a call with `params` to a function or built-in of arity
+/// `n_args` — its last parameter, when it has one more than the arity.
+pub(crate) fn output_arg(n_args: u8, params: &[Ref<Expr>]) -> Option<Ref<Expr>> {
+    if usize::from(n_args) + 1 == params.len() {
+        params.last().cloned()
+    } else {
+        None
+    }
 }
 
 pub fn get_extra_arg(
