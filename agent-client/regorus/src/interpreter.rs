@@ -42,6 +42,8 @@ type ExprLookup = Lookup<Value>;
 
 #[cfg(feature = "azure_policy")]
 pub mod error;
+mod processed;
+use processed::ProcessedPaths;
 #[cfg(feature = "azure_policy")]
 pub mod target {
     pub mod infer;
@@ -54,7 +56,7 @@ type State = (
     Value,
     Value,
     BTreeSet<Ref<Rule>>,
-    Value,
+    ProcessedPaths,
     BTreeMap<String, FunctionModifier>,
     RuleValues,
 );
@@ -77,11 +79,6 @@ enum RuleValueMerge {
 }
 
 type RuleValues = BTreeMap<Vec<Value>, (Value, Ref<Expr>)>;
-
-// Path components in processed_paths are strings, and the ordinary processed marker uses
-// Undefined. This boolean key records an explicit data WITH replacement without colliding
-// with either.
-const EXPLICIT_DATA_WITH_OVERRIDE_MARKER: Value = Value::Bool(true);
 
 #[derive(Debug)]
 pub struct Interpreter {
@@ -118,7 +115,7 @@ pub struct Interpreter {
     contexts: Vec<Context>,
 
     processed: BTreeSet<Ref<Rule>>,
-    processed_paths: Value,
+    processed_paths: ProcessedPaths,
     rule_values: RuleValues,
     active_rules: Vec<Ref<Rule>>,
     builtins_cache: BTreeMap<(&'static str, Vec<Value>), Value>,
@@ -157,7 +154,7 @@ impl Clone for Interpreter {
             // The following fields always get cleared during an evaluation.
             // Hence, they need not be copied.
             processed: BTreeSet::default(),
-            processed_paths: Value::new_object(),
+            processed_paths: ProcessedPaths::default(),
             loop_var_values: ExprLookup::new(),
             scopes: Vec::default(),
             rule_values: BTreeMap::default(),
@@ -239,7 +236,7 @@ impl Interpreter {
             loop_var_values: Lookup::default(),
 
             processed: BTreeSet::default(),
-            processed_paths: Value::new_object(),
+            processed_paths: ProcessedPaths::default(),
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
@@ -278,7 +275,7 @@ impl Interpreter {
             loop_var_values: Lookup::default(),
 
             processed: BTreeSet::default(),
-            processed_paths: Value::new_object(),
+            processed_paths: ProcessedPaths::default(),
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
@@ -434,7 +431,7 @@ impl Interpreter {
     pub fn clean_internal_evaluation_state(&mut self) {
         self.data = self.init_data.clone();
         self.processed.clear();
-        self.processed_paths = Value::new_object();
+        self.processed_paths = ProcessedPaths::default();
         self.ensure_loop_var_values_capacity();
         self.scopes = vec![Scope::new()];
         self.contexts = vec![];
@@ -1291,43 +1288,6 @@ impl Interpreter {
         })
     }
 
-    fn copy_explicit_data_with_override_markers(
-        &mut self,
-        paths: &Value,
-        path: &mut Vec<String>,
-        overridden_paths: &mut Vec<Vec<String>>,
-    ) -> Result<Value> {
-        let mut inherited_paths = Value::new_object();
-        let Value::Object(entries) = paths else {
-            return Ok(inherited_paths);
-        };
-
-        for (key, value) in entries.iter() {
-            self.check_execution_time()?;
-            self.memory_check()?;
-            if key == &EXPLICIT_DATA_WITH_OVERRIDE_MARKER {
-                inherited_paths
-                    .as_object_mut()?
-                    .insert(key.clone(), value.clone());
-                let mut overridden_path = vec!["data".to_string()];
-                overridden_path.extend(path.iter().cloned());
-                overridden_paths.push(overridden_path);
-                self.memory_check()?;
-            } else if let Value::String(component) = key {
-                path.push(component.to_string());
-                let child =
-                    self.copy_explicit_data_with_override_markers(value, path, overridden_paths)?;
-                let _ = path.pop();
-                if !child.as_object()?.is_empty() {
-                    inherited_paths.as_object_mut()?.insert(key.clone(), child);
-                    self.memory_check()?;
-                }
-            }
-        }
-
-        Ok(inherited_paths)
-    }
-
     fn suppress_rules_under_data_override(&mut self, overridden_path: &[String]) -> Result<()> {
         let compiled_policy = self.compiled_policy.clone();
         for (rule_path, rules) in &compiled_policy.rules {
@@ -1375,22 +1335,11 @@ impl Interpreter {
             let with_functions = self.with_functions.clone();
             let rule_values = self.rule_values.clone();
 
-            let processed_paths =
-                core::mem::replace(&mut self.processed_paths, Value::new_object());
-            let mut inherited_overrides: Vec<Vec<String>> = Vec::new();
-            let inherited_paths = match self.copy_explicit_data_with_override_markers(
-                &processed_paths,
-                &mut Vec::new(),
-                &mut inherited_overrides,
-            ) {
-                Ok(paths) => paths,
-                Err(error) => {
-                    self.processed_paths = processed_paths;
-                    return Err(error);
-                }
-            };
+            // Regent patch: the override markers are copied by `ProcessedPaths`.
+            self.check_execution_time()?;
+            let (inherited_paths, inherited_overrides) = self.processed_paths.inherit_overrides();
+            let processed_paths = core::mem::replace(&mut self.processed_paths, inherited_paths);
             self.processed.clear();
-            self.processed_paths = inherited_paths;
             self.rule_values.clear();
 
             let saved_state = Some((
@@ -3417,68 +3366,23 @@ impl Interpreter {
         Ok(())
     }
 
+    // Regent patch: `ProcessedPaths` (hash probes) instead of a `Value` tree walked per component.
     fn is_processed(&self, path: &[&str]) -> Result<bool> {
-        let mut obj = &self.processed_paths;
-        // Regent patch: `index_undefined` for `obj[&Value::Undefined]` (no key search).
-        for p in path {
-            // Prefix has already been processed.
-            if obj.index_undefined() == &Value::Null {
-                return Ok(true);
-            }
-
-            match obj.index_str(p) {
-                // Prefix and its suffixes including path have not been processed.
-                Value::Undefined => return Ok(false),
-                v => obj = v,
-            }
-        }
-
-        Ok(obj.index_undefined() == &Value::Null)
+        Ok(self.processed_paths.is_processed(path))
     }
 
     fn mark_processed(&mut self, path: &[&str]) -> Result<()> {
-        let obj = self.processed_paths.make_or_get_value_mut(path)?;
-        if obj == &Value::Undefined {
-            *obj = Value::new_object();
-        }
-        obj.as_object_mut()?.insert(Value::Undefined, Value::Null);
+        self.processed_paths.mark_processed(path);
         Ok(())
     }
 
     fn mark_data_with_override(&mut self, path: &[&str]) -> Result<()> {
-        self.mark_processed(path)?;
-        let obj = self.processed_paths.make_or_get_value_mut(path)?;
-        obj.as_object_mut()?
-            .insert(EXPLICIT_DATA_WITH_OVERRIDE_MARKER.clone(), Value::Null);
+        self.processed_paths.mark_override(path);
         Ok(())
     }
 
     fn has_explicit_data_with_override_ancestor(&self, path: &[&str]) -> Result<bool> {
-        let mut obj = &self.processed_paths;
-        if obj
-            .as_object()?
-            .get(&EXPLICIT_DATA_WITH_OVERRIDE_MARKER)
-            .is_some()
-        {
-            return Ok(true);
-        }
-
-        for component in path {
-            match obj.index_str(component) {
-                Value::Undefined => return Ok(false),
-                value => obj = value,
-            }
-
-            if obj
-                .as_object()?
-                .get(&EXPLICIT_DATA_WITH_OVERRIDE_MARKER)
-                .is_some()
-            {
-                return Ok(true);
-            }
-        }
-
-        Ok(false)
+        Ok(self.processed_paths.has_override_ancestor(path))
     }
 
     fn lookup_var(&mut self, span: &Span, fields: &[&str], no_error: bool) -> Result<Value> {

@@ -1929,20 +1929,6 @@ impl PartialEq for dyn KeyLike + '_ {
 impl Eq for dyn KeyLike + '_ {}
 
 impl Value {
-    /// Regent patch: `&self[&Value::Undefined]` without a key search: `Undefined` is the greatest
-    /// value (`Ord` is derived and it is the last variant), so in an object it can only be the
-    /// last key.
-    #[inline]
-    pub(crate) fn index_undefined(&self) -> &Value {
-        match self {
-            Value::Object(o) => match o.last_entry() {
-                Some((Value::Undefined, value)) => value,
-                _ => &Value::Undefined,
-            },
-            _ => &self[&Value::Undefined],
-        }
-    }
-
     /// `&self[key]` for a string key, without allocating the key: the value of `key` in an
     /// object, the member `key` of a set, `Undefined` otherwise (as `Index<&Value>`).
     #[inline]
@@ -1958,47 +1944,6 @@ impl Value {
 #[cfg(test)]
 mod regent_str_key_tests {
     use super::*;
-
-    #[test]
-    fn undefined_lookup_matches_value_lookup() {
-        let mut with_marker = Value::new_object();
-        let mut without_marker = Value::new_object();
-        for (i, key) in [
-            Value::Null,
-            Value::from("a"),
-            Value::from(1),
-            Value::new_set(),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            with_marker
-                .as_object_mut()
-                .unwrap()
-                .insert(key.clone(), Value::from(i));
-            without_marker
-                .as_object_mut()
-                .unwrap()
-                .insert(key, Value::from(i));
-        }
-        with_marker
-            .as_object_mut()
-            .unwrap()
-            .insert(Value::Undefined, Value::Null);
-        for value in [
-            with_marker.clone(),
-            without_marker.clone(),
-            Value::new_object(),
-            Value::new_set(),
-            Value::from("x"),
-            Value::Null,
-            Value::Undefined,
-        ] {
-            assert_eq!(value.index_undefined(), &value[&Value::Undefined]);
-        }
-        assert_eq!(with_marker.index_undefined(), &Value::Null);
-        assert_eq!(without_marker.index_undefined(), &Value::Undefined);
-    }
 
     #[test]
     fn str_lookup_matches_value_lookup() {

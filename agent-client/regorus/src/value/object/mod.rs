@@ -101,17 +101,6 @@ impl Object {
         }
     }
 
-    /// Regent patch: the entry with the greatest key (`Value::Undefined` sorts last), in O(1)
-    /// for a frozen object and without comparisons for a `BTreeMap`.
-    #[inline]
-    pub(crate) fn last_entry(&self) -> Option<(&Value, &Value)> {
-        match &self.repr {
-            Repr::Empty => None,
-            Repr::Frozen(v) => v.last().map(|(k, v)| (k, v)),
-            Repr::BTree(m) => m.last_key_value(),
-        }
-    }
-
     /// Regent patch: `get(&Value::from(key))` without allocating the key.
     #[inline]
     pub(crate) fn get_str(&self, key: &str) -> Option<&Value> {

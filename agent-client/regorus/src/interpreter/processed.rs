@@ -1,0 +1,206 @@
+// Copyright (c) Microsoft Corporation.
+// Licensed under the MIT License.
+
+//! Regent patch: the interpreter's record of which data paths have been evaluated (their rules
+//! are merged into `data`) and which were replaced by a `with data...` modifier.
+//!
+//! Upstream kept both as a `Value` object tree (one level per path component, the "processed"
+//! marker an `Undefined` key and the override marker a `true` key), so every test walked one
+//! `BTreeMap` per component and every mark copied-on-write the nodes of its path. Here each
+//! marked path is one entry of a hash table keyed by the hash of its components, so a test is a
+//! few hash probes (one per prefix) and a mark one insertion. The answers are the tree's: a path
+//! is processed when it or one of its prefixes (the empty path included) is marked.
+//!
+//! The hash is [`PathHasher`] (not keyed): every marked path comes from the policy (rule,
+//! package and `with` target paths); input only ever reaches the probes, which compare the
+//! components exactly.
+
+use crate::utils::PathHasher;
+use crate::PathMap;
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::hash::Hasher;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    path: Box<[Box<str>]>,
+    processed: bool,
+    overridden: bool,
+}
+
+impl Entry {
+    fn is(&self, path: &[&str]) -> bool {
+        self.path.len() == path.len() && self.path.iter().zip(path).all(|(a, b)| &**a == *b)
+    }
+}
+
+/// The evaluated paths (`data.` left out) and the `with data...` override targets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProcessedPaths {
+    /// Hash of the components → the entries with that hash (almost always one).
+    entries: PathMap<u64, Vec<Entry>>,
+    /// The override targets in component order, parents before children (upstream's tree walk
+    /// order), for [`Self::inherit_overrides`].
+    overrides: BTreeSet<Vec<String>>,
+}
+
+#[inline]
+fn add_component(hasher: &mut PathHasher, component: &str) {
+    hasher.write(component.as_bytes());
+    hasher.write_u8(0xff);
+}
+
+fn hash_of(path: &[&str]) -> u64 {
+    let mut hasher = PathHasher::default();
+    for component in path {
+        add_component(&mut hasher, component);
+    }
+    hasher.finish()
+}
+
+impl ProcessedPaths {
+    fn entry(&self, hash: u64, path: &[&str]) -> Option<&Entry> {
+        self.entries.get(&hash)?.iter().find(|e| e.is(path))
+    }
+
+    fn entry_mut(&mut self, path: &[&str]) -> &mut Entry {
+        let bucket = self.entries.entry(hash_of(path)).or_default();
+        let index = match bucket.iter().position(|e| e.is(path)) {
+            Some(index) => index,
+            None => {
+                bucket.push(Entry {
+                    path: path.iter().map(|c| Box::from(*c)).collect(),
+                    processed: false,
+                    overridden: false,
+                });
+                bucket.len() - 1
+            }
+        };
+        &mut bucket[index]
+    }
+
+    /// Whether `path` or one of its prefixes, matched by `flag`, is marked.
+    fn any_prefix(&self, path: &[&str], flag: fn(&Entry) -> bool) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
+        let mut hasher = PathHasher::default();
+        for len in 0..=path.len() {
+            if len > 0 {
+                add_component(&mut hasher, path[len - 1]);
+            }
+            if self
+                .entry(hasher.finish(), &path[..len])
+                .is_some_and(|e| flag(e))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `path` or a prefix of it has been evaluated.
+    pub(crate) fn is_processed(&self, path: &[&str]) -> bool {
+        self.any_prefix(path, |e| e.processed)
+    }
+
+    pub(crate) fn mark_processed(&mut self, path: &[&str]) {
+        self.entry_mut(path).processed = true;
+    }
+
+    /// Marks `path` evaluated and replaced by a `with data...` modifier.
+    pub(crate) fn mark_override(&mut self, path: &[&str]) {
+        let entry = self.entry_mut(path);
+        entry.processed = true;
+        entry.overridden = true;
+        self.overrides
+            .insert(path.iter().map(|c| String::from(*c)).collect());
+    }
+
+    /// `path` or a prefix of it was replaced by a `with data...` modifier.
+    pub(crate) fn has_override_ancestor(&self, path: &[&str]) -> bool {
+        !self.overrides.is_empty() && self.any_prefix(path, |e| e.overridden)
+    }
+
+    /// The state a nested `with` starts from: the override markers only (nothing processed), and
+    /// the overridden paths with their `data` prefix, parents first.
+    pub(crate) fn inherit_overrides(&self) -> (Self, Vec<Vec<String>>) {
+        let mut inherited = Self::default();
+        let mut paths = Vec::with_capacity(self.overrides.len());
+        for path in &self.overrides {
+            let components: Vec<&str> = path.iter().map(String::as_str).collect();
+            inherited.entry_mut(&components).overridden = true;
+            inherited.overrides.insert(path.clone());
+            let mut with_data = Vec::with_capacity(path.len() + 1);
+            with_data.push(String::from("data"));
+            with_data.extend(path.iter().cloned());
+            paths.push(with_data);
+        }
+        (inherited, paths)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn a_path_is_processed_when_it_or_a_prefix_is_marked() {
+        let mut p = ProcessedPaths::default();
+        assert!(!p.is_processed(&[]));
+        assert!(!p.is_processed(&["a", "b"]));
+        p.mark_processed(&["a", "b"]);
+        assert!(p.is_processed(&["a", "b"]));
+        assert!(p.is_processed(&["a", "b", "c"]));
+        assert!(!p.is_processed(&["a"]));
+        assert!(!p.is_processed(&["a", "bc"]));
+        // Components are compared whole: "a.b" is one component, not two.
+        assert!(!p.is_processed(&["a.b"]));
+        assert!(!p.is_processed(&["ab"]));
+        p.mark_processed(&[]);
+        assert!(p.is_processed(&["x"]));
+    }
+
+    #[test]
+    fn overrides_are_processed_and_inherited_without_the_processed_marks() {
+        let mut p = ProcessedPaths::default();
+        p.mark_processed(&["q", "r"]);
+        p.mark_override(&["a", "b"]);
+        p.mark_override(&["a"]);
+        assert!(p.is_processed(&["a", "b", "c"]));
+        assert!(p.has_override_ancestor(&["a", "z"]));
+        assert!(!p.has_override_ancestor(&["q", "r"]));
+        let (inherited, paths) = p.inherit_overrides();
+        assert_eq!(
+            paths,
+            vec![
+                vec!["data".to_string(), "a".to_string()],
+                vec!["data".to_string(), "a".to_string(), "b".to_string()],
+            ]
+        );
+        assert!(inherited.has_override_ancestor(&["a", "b"]));
+        assert!(!inherited.is_processed(&["a", "b"]));
+        assert!(!inherited.is_processed(&["q", "r"]));
+    }
+
+    #[test]
+    fn colliding_hashes_keep_their_paths_apart() {
+        let mut p = ProcessedPaths::default();
+        // Force two different paths into one bucket.
+        let hash = hash_of(&["x"]);
+        p.entries.entry(hash).or_default().push(Entry {
+            path: Box::from([Box::from("y")]),
+            processed: true,
+            overridden: false,
+        });
+
+        assert!(!p.is_processed(&["x"]));
+        p.mark_processed(&["x"]);
+        assert!(p.is_processed(&["x"]));
+        assert_eq!(p.entries[&hash].len(), 2);
+    }
+}
