@@ -1790,10 +1790,12 @@ impl Interpreter {
         Ok(comps)
     }
 
+    // Regent patch: the path is borrowed (its callers keep it for `rule_values`); a key is cloned
+    // (a reference count) where upstream moved it.
     fn update_rule_value(
         &mut self,
         span: &Span,
-        path: Vec<Value>,
+        path: &[Value],
         mut value: Value,
         is_set: bool,
     ) -> Result<()> {
@@ -1811,7 +1813,7 @@ impl Interpreter {
 
         let mut obj = &mut self.data;
         let len = path.len();
-        for (idx, p) in path.into_iter().enumerate() {
+        for (idx, p) in path.iter().cloned().enumerate() {
             // Stop at the first undefined component in the path
             if p == Value::Undefined {
                 break;
@@ -4236,8 +4238,10 @@ impl Interpreter {
         value: &Value,
         is_set: bool,
     ) -> Result<()> {
-        // TODO: can copying of path be avoided below?
-        let range = self.rule_values.range((Unbounded, Included(path.to_vec())));
+        // Regent patch: the range is bounded by the borrowed path (upstream copied it).
+        let range = self
+            .rule_values
+            .range::<[Value], _>((Unbounded, Included(path)));
 
         // Check whether any rules evaluated so far is a parent of given rule.
         let mut conflict = None;
@@ -4290,48 +4294,52 @@ impl Interpreter {
                         // Regent patch: the package's components come from the module lookup
                         // when the package is a plain dotted ref (what eval_rule_ref returns
                         // for it, without a String allocation per component).
-                        let package_components = match self
+                        // Regent patch: a shared slice, each full path built once with its
+                        // capacity (upstream copied the package and each path twice more).
+                        let package_components: Rc<[Value]> = match self
                             .compiled_policy
                             .module_lookup
                             .module(module)
-                            .and_then(|info| info.package_values.as_ref())
+                            .and_then(|info| info.package_values.clone())
                         {
                             Some(values) => {
-                                let values = values.to_vec();
                                 // eval_rule_ref's own time check, kept.
                                 self.check_execution_time()?;
                                 values
                             }
-                            None => self.eval_rule_ref(&module.package.refr)?,
+                            None => self.eval_rule_ref(&module.package.refr)?.into(),
                         };
 
                         if value != Value::Undefined {
                             for (path, value_in_map) in value.as_object()? {
-                                let mut full_path = package_components.clone();
-                                full_path.append(&mut path.as_array()?.to_vec());
+                                let path = path.as_array()?;
+                                let mut full_path =
+                                    Vec::with_capacity(package_components.len() + path.len());
+                                full_path.extend_from_slice(&package_components);
+                                full_path.extend(path.iter().cloned());
                                 self.check_rule_path(refr, &full_path, value_in_map, is_set)?;
                                 self.update_rule_value(
                                     span,
-                                    full_path,
+                                    &full_path,
                                     value_in_map.clone(),
                                     is_set,
                                 )?;
                             }
                         } else if is_set {
-                            if let Ok(mut comps) = self.eval_rule_ref(refr) {
-                                let mut full_path = package_components;
-                                full_path.append(&mut comps);
-                                self.update_rule_value(span, full_path, Value::new_set(), true)?;
+                            if let Ok(comps) = self.eval_rule_ref(refr) {
+                                let mut full_path = package_components.to_vec();
+                                full_path.extend(comps);
+                                self.update_rule_value(span, &full_path, Value::new_set(), true)?;
                             }
                         } else if is_object {
                             // Fetch the rule, ignoring the key.
                             if let Expr::RefBrack { refr, .. } = refr.as_ref() {
-                                if let Ok(mut comps) = self.eval_rule_ref(refr) {
-                                    let mut full_path = package_components;
-                                    full_path.append(&mut comps);
+                                if let Ok(comps) = self.eval_rule_ref(refr) {
+                                    let mut full_path = package_components.to_vec();
+                                    full_path.extend(comps);
                                     self.update_rule_value(
                                         span,
-                                        full_path,
+                                        &full_path,
                                         Value::Undefined,
                                         false,
                                     )?;
