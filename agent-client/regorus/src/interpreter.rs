@@ -59,7 +59,16 @@ type State = (
     ProcessedPaths,
     BTreeMap<String, FunctionModifier>,
     RuleValues,
+    CallMemo,
 );
+
+/// Regent patch: what the bodies of a policy function produced for given arguments in the current
+/// evaluation — `Some(value)`, or `None` when no body was defined (the call then falls back to the
+/// function's default, as on a first call) — keyed by the function's path, then the arguments.
+/// Only outcomes without an error and without a side effect (`print`, `trace`, an extension call)
+/// are recorded; the memo lives as long as the evaluated rules do (cleared with them, set aside
+/// for the extent of a `with`).
+type CallMemo = BTreeMap<Rc<str>, BTreeMap<Vec<Value>, Option<Value>>>;
 
 #[derive(Debug, Clone)]
 enum FunctionModifier {
@@ -121,6 +130,10 @@ pub struct Interpreter {
     builtins_cache: BTreeMap<(&'static str, Vec<Value>), Value>,
     no_rules_lookup: bool,
     execution_timer: ExecutionTimer,
+    // Regent patch: function outcomes of this evaluation, and a count of the side effects
+    // (`print`, `trace`, extension calls) so far, which tells whether an outcome may be recorded.
+    call_memo: CallMemo,
+    side_effects: u64,
 }
 
 impl Default for Interpreter {
@@ -160,6 +173,8 @@ impl Clone for Interpreter {
             rule_values: BTreeMap::default(),
 
             builtins_cache: BTreeMap::default(),
+            call_memo: BTreeMap::default(),
+            side_effects: 0,
             active_rules: Vec::default(),
             contexts: Vec::default(),
             current_module_path: Rc::from(""),
@@ -240,6 +255,8 @@ impl Interpreter {
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
+            call_memo: BTreeMap::default(),
+            side_effects: 0,
             no_rules_lookup: false,
             traces: None,
             extensions: Map::default(),
@@ -279,6 +296,8 @@ impl Interpreter {
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
+            call_memo: BTreeMap::default(),
+            side_effects: 0,
             no_rules_lookup: false,
             traces: None,
 
@@ -437,6 +456,7 @@ impl Interpreter {
         self.contexts = vec![];
         self.rule_values.clear();
         self.builtins_cache.clear();
+        self.call_memo.clear();
         self.reset_execution_timer_state();
     }
 
@@ -1334,6 +1354,7 @@ impl Interpreter {
             let processed = self.processed.clone();
             let with_functions = self.with_functions.clone();
             let rule_values = self.rule_values.clone();
+            let call_memo = core::mem::take(&mut self.call_memo);
 
             // Regent patch: the override markers are copied by `ProcessedPaths`.
             self.check_execution_time()?;
@@ -1350,6 +1371,7 @@ impl Interpreter {
                 processed_paths,
                 with_functions,
                 rule_values,
+                call_memo,
             ));
             let apply_result = (|| -> Result<bool> {
                 let mut skip_exec = false;
@@ -1504,6 +1526,7 @@ impl Interpreter {
                 self.processed_paths,
                 self.with_functions,
                 self.rule_values,
+                self.call_memo,
             ) = s;
         }
         Ok(())
@@ -2691,6 +2714,9 @@ impl Interpreter {
             return Ok(Value::Undefined);
         }
 
+        if name == "trace" {
+            self.side_effects = self.side_effects.wrapping_add(1);
+        }
         let cache = builtins::must_cache(name);
         if let Some(cached_key) = &cache {
             if let Some(v) = self.builtins_cache.get(&(cached_key, args.clone())) {
@@ -2785,6 +2811,7 @@ impl Interpreter {
     }
 
     fn eval_print(&mut self, span: &Span, params: &[ExprRef], args: Vec<Value>) -> Result<Value> {
+        self.side_effects = self.side_effects.wrapping_add(1);
         const MAX_ARGS: u8 = 100;
         if args.len() > usize::from(MAX_ARGS) {
             bail!(span.error(&format!("print supports upto {MAX_ARGS} arguments")));
@@ -2955,6 +2982,7 @@ impl Interpreter {
             if param_values.len() != usize::from(*nargs) {
                 bail!(span.error("incorrect number of parameters supplied to extension"));
             }
+            self.side_effects = self.side_effects.wrapping_add(1);
             let r = Rc::make_mut(ext)(param_values);
             // Restore with_functions.
             if let Some(with_functions) = with_functions_saved {
@@ -2970,6 +2998,29 @@ impl Interpreter {
 
         let mut results: Vec<Value> = Vec::new();
         let mut errors: Vec<anyhow::Error> = Vec::new();
+
+        // Regent patch: a call with the arguments of an earlier call of the same function in this
+        // evaluation reuses that call's outcome (see `CallMemo`) instead of evaluating the bodies
+        // again; not while a `with` replaces functions, rules are not looked up, or tracing is on.
+        let memo_on = self.with_functions.is_empty()
+            && with_functions_saved.is_none()
+            && !self.no_rules_lookup
+            && self.traces.is_none();
+        let recorded = if memo_on {
+            self.call_memo
+                .get(&*selected_fcn_path)
+                .and_then(|calls| calls.get(&param_values[..]))
+                .cloned()
+        } else {
+            None
+        };
+        let fcns = match recorded {
+            Some(Some(value)) => return Ok(value),
+            // No body was defined: straight to the default below.
+            Some(None) => Vec::new(),
+            None => fcns,
+        };
+        let side_effects_before = self.side_effects;
 
         'outer: for fcn_rule in fcns {
             let (args, output_expr, bodies) = match fcn_rule.as_ref() {
@@ -3105,6 +3156,27 @@ impl Interpreter {
                 .first()
                 .map(|e| anyhow!(e.to_string()))
                 .unwrap_or_else(|| anyhow!("internal error: missing error entry")));
+        }
+
+        // Regent patch: record an outcome without errors or side effects (a conflict between
+        // bodies is an error below, and is not recorded).
+        if memo_on
+            && recorded.is_none()
+            && errors.is_empty()
+            && self.side_effects == side_effects_before
+        {
+            let outcome = match results.split_first() {
+                None => Some(None),
+                Some((first, rest)) if rest.iter().all(|r| r == first) => Some(Some(first.clone())),
+                Some(_) => None,
+            };
+            if let Some(outcome) = outcome {
+                self.call_memo
+                    .entry(selected_fcn_path.clone())
+                    .or_default()
+                    .insert(param_values, outcome);
+                self.memory_check()?;
+            }
         }
 
         if results.is_empty() {

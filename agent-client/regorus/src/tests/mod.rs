@@ -4,4 +4,5 @@
 mod engine;
 pub mod interpreter;
 mod regent_round2;
+mod regent_round3;
 mod scheduler;
