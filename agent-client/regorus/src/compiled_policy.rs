@@ -399,9 +399,13 @@ impl ModuleLookup {
                 Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => {
                     self.gather_calls(expr);
                 }
-                Literal::Every { domain, query, .. } => {
+                Literal::Every {
+                    domain,
+                    query: body,
+                    ..
+                } => {
                     self.gather_calls(domain);
-                    self.gather_calls_in_query(query);
+                    self.gather_calls_in_query(body);
                 }
             }
             for with_mod in &stmt.with_mods {
@@ -482,7 +486,7 @@ impl ModuleLookup {
     }
 
     fn expr_key(expr: &Expr) -> usize {
-        core::ptr::from_ref::<Expr>(expr) as usize
+        core::ptr::from_ref::<Expr>(expr).addr()
     }
 
     /// `get_path_string(fcn, None)` of a call's function expression, if recorded.
@@ -515,11 +519,11 @@ impl ModuleLookup {
     }
 
     fn module_key(module: &Ref<Module>) -> usize {
-        core::ptr::from_ref::<Module>(module.as_ref()) as usize
+        core::ptr::from_ref::<Module>(module.as_ref()).addr()
     }
 
     fn rule_key(rule: &Ref<Rule>) -> usize {
-        core::ptr::from_ref::<Rule>(rule.as_ref()) as usize
+        core::ptr::from_ref::<Rule>(rule.as_ref()).addr()
     }
 
     /// What is known about a module of the policy; `None` for any other module (e.g. a query

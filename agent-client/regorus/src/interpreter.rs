@@ -1358,7 +1358,8 @@ impl Interpreter {
 
             // Regent patch: the override markers are copied by `ProcessedPaths`.
             self.check_execution_time()?;
-            let (inherited_paths, inherited_overrides) = self.processed_paths.inherit_overrides();
+            let (inherited_paths, inherited_overrides) =
+                self.processed_paths.inherit_overrides()?;
             let processed_paths = core::mem::replace(&mut self.processed_paths, inherited_paths);
             self.processed.clear();
             self.rule_values.clear();
@@ -3311,7 +3312,7 @@ impl Interpreter {
             && !self
                 .compiled_policy
                 .module_lookup
-                .may_name_package(path.len() - 1)
+                .may_name_package(path.len().saturating_sub(1))
         {
             return Ok(());
         }
@@ -3446,13 +3447,11 @@ impl Interpreter {
     }
 
     fn mark_processed(&mut self, path: &[&str]) -> Result<()> {
-        self.processed_paths.mark_processed(path);
-        Ok(())
+        self.processed_paths.mark_processed(path)
     }
 
     fn mark_data_with_override(&mut self, path: &[&str]) -> Result<()> {
-        self.processed_paths.mark_override(path);
-        Ok(())
+        self.processed_paths.mark_override(path)
     }
 
     fn has_explicit_data_with_override_ancestor(&self, path: &[&str]) -> Result<bool> {
@@ -3515,8 +3514,11 @@ impl Interpreter {
             // Regent patch: build `data.f1.f2...` once; each prefix path (upstream: one
             // `format_string_path` and two `Vec`s per prefix) is a prefix of that string.
             let (full_path, ends) = prefix_paths("data", fields)?;
-            for i in (1..=fields.len()).rev() {
-                let prefix_path = &full_path[..ends[i]];
+            // `ends` has one end per prefix, the empty one (`data` alone) first.
+            for &end in ends.iter().skip(1).rev() {
+                let Some(prefix_path) = full_path.get(..end) else {
+                    bail!("internal error: prefix path out of range");
+                };
                 if self.compiled_policy.rules.contains_key(prefix_path)
                     || self.compiled_policy.default_rules.contains_key(prefix_path)
                 {
@@ -3530,7 +3532,8 @@ impl Interpreter {
             let module = self.current_module()?;
             // Regent patch: package components from the module lookup, borrowed.
             let package = self.package_components(&module)?;
-            let mut module_var_path: Vec<&str> = Vec::with_capacity(package.len() + 1);
+            let mut module_var_path: Vec<&str> =
+                Vec::with_capacity(package.len().saturating_add(1));
             module_var_path.extend(package.iter().map(String::as_str));
             module_var_path.push(name.text());
             let module_var_path_refs: &[&str] = &module_var_path;
@@ -3576,8 +3579,10 @@ impl Interpreter {
             let mut found = false;
             // Regent patch: prefixes of one string, as above.
             let (full_path, ends) = prefix_paths(&rule_path, fields)?;
-            for i in (0..=fields.len()).rev() {
-                let path = &full_path[..ends[i]];
+            for &end in ends.iter().rev() {
+                let Some(path) = full_path.get(..end) else {
+                    bail!("internal error: prefix path out of range");
+                };
                 if self.compiled_policy.rules.contains_key(path)
                     || self.compiled_policy.default_rules.contains_key(path)
                 {
@@ -4385,8 +4390,9 @@ impl Interpreter {
                         if value != Value::Undefined {
                             for (path, value_in_map) in value.as_object()? {
                                 let path = path.as_array()?;
-                                let mut full_path =
-                                    Vec::with_capacity(package_components.len() + path.len());
+                                let mut full_path = Vec::with_capacity(
+                                    package_components.len().saturating_add(path.len()),
+                                );
                                 full_path.extend_from_slice(&package_components);
                                 full_path.extend(path.iter().cloned());
                                 self.check_rule_path(refr, &full_path, value_in_map, is_set)?;

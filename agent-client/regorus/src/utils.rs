@@ -323,6 +323,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::indexing_slicing)] // test code: an out-of-range prefix should panic here
     fn prefix_paths_are_the_paths_of_each_prefix() -> Result<()> {
         let fields = ["a", "with-hyphen", "9x", "b_c", "", "é"];
         let (path, ends) = prefix_paths("data", &fields)?;
@@ -366,7 +367,7 @@ impl PathHasher {
     const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
     #[inline]
-    fn add(&mut self, word: u64) {
+    const fn add(&mut self, word: u64) {
         self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
     }
 }
@@ -383,7 +384,9 @@ impl core::hash::Hasher for PathHasher {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut word = [0_u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
+            if let Some(head) = word.get_mut(..rest.len()) {
+                head.copy_from_slice(rest);
+            }
             self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
         }
     }

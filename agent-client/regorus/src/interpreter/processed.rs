@@ -21,7 +21,8 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::hash::Hasher;
+use anyhow::{anyhow, Result};
+use core::hash::Hasher as _;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -38,7 +39,7 @@ impl Entry {
 
 /// The evaluated paths (`data.` left out) and the `with data...` override targets.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ProcessedPaths {
+pub struct ProcessedPaths {
     /// Hash of the components → the entries with that hash (almost always one).
     entries: PathMap<u64, Vec<Entry>>,
     /// The override targets in component order, parents before children (upstream's tree walk
@@ -65,20 +66,19 @@ impl ProcessedPaths {
         self.entries.get(&hash)?.iter().find(|e| e.is(path))
     }
 
-    fn entry_mut(&mut self, path: &[&str]) -> &mut Entry {
+    fn entry_mut(&mut self, path: &[&str]) -> Result<&mut Entry> {
         let bucket = self.entries.entry(hash_of(path)).or_default();
-        let index = match bucket.iter().position(|e| e.is(path)) {
-            Some(index) => index,
-            None => {
-                bucket.push(Entry {
-                    path: path.iter().map(|c| Box::from(*c)).collect(),
-                    processed: false,
-                    overridden: false,
-                });
-                bucket.len() - 1
-            }
-        };
-        &mut bucket[index]
+        let index = bucket.iter().position(|e| e.is(path)).unwrap_or_else(|| {
+            bucket.push(Entry {
+                path: path.iter().map(|c| Box::from(*c)).collect(),
+                processed: false,
+                overridden: false,
+            });
+            bucket.len().saturating_sub(1)
+        });
+        bucket
+            .get_mut(index)
+            .ok_or_else(|| anyhow!("internal error: processed-path entry missing"))
     }
 
     /// Whether `path` or one of its prefixes, matched by `flag`, is marked.
@@ -87,14 +87,14 @@ impl ProcessedPaths {
             return false;
         }
         let mut hasher = PathHasher::default();
-        for len in 0..=path.len() {
-            if len > 0 {
-                add_component(&mut hasher, path[len - 1]);
-            }
-            if self
-                .entry(hasher.finish(), &path[..len])
-                .is_some_and(|e| flag(e))
-            {
+        // The empty prefix, then each longer one.
+        if self.entry(hasher.finish(), &[]).is_some_and(flag) {
+            return true;
+        }
+        for (len, component) in (1..).zip(path) {
+            add_component(&mut hasher, component);
+            let prefix = path.get(..len).unwrap_or(path);
+            if self.entry(hasher.finish(), prefix).is_some_and(flag) {
                 return true;
             }
         }
@@ -102,58 +102,61 @@ impl ProcessedPaths {
     }
 
     /// `path` or a prefix of it has been evaluated.
-    pub(crate) fn is_processed(&self, path: &[&str]) -> bool {
+    pub fn is_processed(&self, path: &[&str]) -> bool {
         self.any_prefix(path, |e| e.processed)
     }
 
-    pub(crate) fn mark_processed(&mut self, path: &[&str]) {
-        self.entry_mut(path).processed = true;
+    pub fn mark_processed(&mut self, path: &[&str]) -> Result<()> {
+        self.entry_mut(path)?.processed = true;
+        Ok(())
     }
 
     /// Marks `path` evaluated and replaced by a `with data...` modifier.
-    pub(crate) fn mark_override(&mut self, path: &[&str]) {
-        let entry = self.entry_mut(path);
+    pub fn mark_override(&mut self, path: &[&str]) -> Result<()> {
+        let entry = self.entry_mut(path)?;
         entry.processed = true;
         entry.overridden = true;
         self.overrides
             .insert(path.iter().map(|c| String::from(*c)).collect());
+        Ok(())
     }
 
     /// `path` or a prefix of it was replaced by a `with data...` modifier.
-    pub(crate) fn has_override_ancestor(&self, path: &[&str]) -> bool {
+    pub fn has_override_ancestor(&self, path: &[&str]) -> bool {
         !self.overrides.is_empty() && self.any_prefix(path, |e| e.overridden)
     }
 
     /// The state a nested `with` starts from: the override markers only (nothing processed), and
     /// the overridden paths with their `data` prefix, parents first.
-    pub(crate) fn inherit_overrides(&self) -> (Self, Vec<Vec<String>>) {
+    pub fn inherit_overrides(&self) -> Result<(Self, Vec<Vec<String>>)> {
         let mut inherited = Self::default();
         let mut paths = Vec::with_capacity(self.overrides.len());
         for path in &self.overrides {
             let components: Vec<&str> = path.iter().map(String::as_str).collect();
-            inherited.entry_mut(&components).overridden = true;
+            inherited.entry_mut(&components)?.overridden = true;
             inherited.overrides.insert(path.clone());
-            let mut with_data = Vec::with_capacity(path.len() + 1);
+            let mut with_data = Vec::with_capacity(path.len().saturating_add(1));
             with_data.push(String::from("data"));
             with_data.extend(path.iter().cloned());
             paths.push(with_data);
         }
-        (inherited, paths)
+        Ok((inherited, paths))
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::panic_in_result_fn)] // test code: assertions are the point
 mod tests {
     use super::*;
-    use alloc::string::ToString;
+    use alloc::string::ToString as _;
     use alloc::vec;
 
     #[test]
-    fn a_path_is_processed_when_it_or_a_prefix_is_marked() {
+    fn a_path_is_processed_when_it_or_a_prefix_is_marked() -> Result<()> {
         let mut p = ProcessedPaths::default();
         assert!(!p.is_processed(&[]));
         assert!(!p.is_processed(&["a", "b"]));
-        p.mark_processed(&["a", "b"]);
+        p.mark_processed(&["a", "b"])?;
         assert!(p.is_processed(&["a", "b"]));
         assert!(p.is_processed(&["a", "b", "c"]));
         assert!(!p.is_processed(&["a"]));
@@ -161,20 +164,21 @@ mod tests {
         // Components are compared whole: "a.b" is one component, not two.
         assert!(!p.is_processed(&["a.b"]));
         assert!(!p.is_processed(&["ab"]));
-        p.mark_processed(&[]);
+        p.mark_processed(&[])?;
         assert!(p.is_processed(&["x"]));
+        Ok(())
     }
 
     #[test]
-    fn overrides_are_processed_and_inherited_without_the_processed_marks() {
+    fn overrides_are_processed_and_inherited_without_the_processed_marks() -> Result<()> {
         let mut p = ProcessedPaths::default();
-        p.mark_processed(&["q", "r"]);
-        p.mark_override(&["a", "b"]);
-        p.mark_override(&["a"]);
+        p.mark_processed(&["q", "r"])?;
+        p.mark_override(&["a", "b"])?;
+        p.mark_override(&["a"])?;
         assert!(p.is_processed(&["a", "b", "c"]));
         assert!(p.has_override_ancestor(&["a", "z"]));
         assert!(!p.has_override_ancestor(&["q", "r"]));
-        let (inherited, paths) = p.inherit_overrides();
+        let (inherited, paths) = p.inherit_overrides()?;
         assert_eq!(
             paths,
             vec![
@@ -185,10 +189,11 @@ mod tests {
         assert!(inherited.has_override_ancestor(&["a", "b"]));
         assert!(!inherited.is_processed(&["a", "b"]));
         assert!(!inherited.is_processed(&["q", "r"]));
+        Ok(())
     }
 
     #[test]
-    fn colliding_hashes_keep_their_paths_apart() {
+    fn colliding_hashes_keep_their_paths_apart() -> Result<()> {
         let mut p = ProcessedPaths::default();
         // Force two different paths into one bucket.
         let hash = hash_of(&["x"]);
@@ -199,8 +204,9 @@ mod tests {
         });
 
         assert!(!p.is_processed(&["x"]));
-        p.mark_processed(&["x"]);
+        p.mark_processed(&["x"])?;
         assert!(p.is_processed(&["x"]));
-        assert_eq!(p.entries[&hash].len(), 2);
+        assert_eq!(p.entries.get(&hash).map(Vec::len), Some(2));
+        Ok(())
     }
 }

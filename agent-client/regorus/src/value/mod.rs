@@ -1942,6 +1942,7 @@ impl Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code
 mod regent_str_key_tests {
     use super::*;
 
