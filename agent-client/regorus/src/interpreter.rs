@@ -1354,12 +1354,13 @@ impl Interpreter {
             let processed = self.processed.clone();
             let with_functions = self.with_functions.clone();
             let rule_values = self.rule_values.clone();
-            let call_memo = core::mem::take(&mut self.call_memo);
 
             // Regent patch: the override markers are copied by `ProcessedPaths`.
             self.check_execution_time()?;
             let (inherited_paths, inherited_overrides) =
                 self.processed_paths.inherit_overrides()?;
+            // Regent patch: function outcomes are set aside for the extent of the `with`.
+            let call_memo = core::mem::take(&mut self.call_memo);
             let processed_paths = core::mem::replace(&mut self.processed_paths, inherited_paths);
             self.processed.clear();
             self.rule_values.clear();
@@ -3002,8 +3003,10 @@ impl Interpreter {
 
         // Regent patch: a call with the arguments of an earlier call of the same function in this
         // evaluation reuses that call's outcome (see `CallMemo`) instead of evaluating the bodies
-        // again; not while a `with` replaces functions, rules are not looked up, or tracing is on.
-        let memo_on = self.with_functions.is_empty()
+        // again; not while a `with` replaces functions, rules are not looked up, or tracing is on,
+        // and only under a full `data.` path (one function; a relative name is per package).
+        let memo_on = selected_fcn_path.starts_with("data.")
+            && self.with_functions.is_empty()
             && with_functions_saved.is_none()
             && !self.no_rules_lookup
             && self.traces.is_none();

@@ -94,6 +94,31 @@ fn repeated_calls_give_the_values_of_fresh_calls() -> Result<()> {
 }
 
 #[test]
+fn like_named_functions_of_two_packages_keep_their_own_outcomes() -> Result<()> {
+    let mut engine = new_engine(&[
+        r#"
+package a
+import rego.v1
+f(v) := v + 1
+r := f(1)
+"#,
+        r#"
+package b
+import rego.v1
+f(v) := v + 2
+r := f(1)
+both := [data.a.r, r, data.a.f(1), f(1)]
+"#,
+    ])?;
+    engine.set_input(Value::new_object());
+    assert_eq!(
+        engine.eval_rule("data.b.both".to_string())?,
+        Value::from_json_str("[2, 3, 2, 3]")?
+    );
+    Ok(())
+}
+
+#[test]
 fn outcomes_do_not_outlive_their_evaluation() -> Result<()> {
     // The same engine (not a clone) evaluates twice with different input.
     let mut engine = new_engine(&[])?;
