@@ -2996,8 +2996,6 @@ impl Interpreter {
             }
         }
 
-        let fcns = fcns_rules.clone();
-
         let mut results: Vec<Value> = Vec::new();
         let mut errors: Vec<anyhow::Error> = Vec::new();
 
@@ -3022,7 +3020,7 @@ impl Interpreter {
             Some(Some(value)) => return Ok(value),
             // No body was defined: straight to the default below.
             Some(None) => Vec::new(),
-            None => fcns,
+            None => fcns_rules.clone(),
         };
         let side_effects_before = self.side_effects;
 
@@ -4373,9 +4371,9 @@ impl Interpreter {
                         let value = self.eval_rule_bodies(ctx, span, rule_body)?;
                         // Regent patch: the package's components come from the module lookup
                         // when the package is a plain dotted ref (what eval_rule_ref returns
-                        // for it, without a String allocation per component).
-                        // Regent patch: a shared slice, each full path built once with its
-                        // capacity (upstream copied the package and each path twice more).
+                        // for it, without a String allocation per component), as a shared
+                        // slice; each full path is built once with its capacity (upstream copied
+                        // the package and each path twice more).
                         let package_components: Rc<[Value]> = match self
                             .compiled_policy
                             .module_lookup

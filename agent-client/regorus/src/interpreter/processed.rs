@@ -18,7 +18,6 @@
 use crate::utils::PathHasher;
 use crate::PathMap;
 use alloc::boxed::Box;
-use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 use anyhow::{anyhow, Result};
@@ -42,9 +41,8 @@ impl Entry {
 pub struct ProcessedPaths {
     /// Hash of the components → the entries with that hash (almost always one).
     entries: PathMap<u64, Vec<Entry>>,
-    /// The override targets in component order, parents before children (upstream's tree walk
-    /// order), for [`Self::inherit_overrides`].
-    overrides: BTreeSet<Vec<String>>,
+    /// Some entry is an override target (spares the probes of `has_override_ancestor` otherwise).
+    any_overridden: bool,
 }
 
 #[inline]
@@ -116,30 +114,41 @@ impl ProcessedPaths {
         let entry = self.entry_mut(path)?;
         entry.processed = true;
         entry.overridden = true;
-        self.overrides
-            .insert(path.iter().map(|c| String::from(*c)).collect());
+        self.any_overridden = true;
         Ok(())
     }
 
     /// `path` or a prefix of it was replaced by a `with data...` modifier.
     pub fn has_override_ancestor(&self, path: &[&str]) -> bool {
-        !self.overrides.is_empty() && self.any_prefix(path, |e| e.overridden)
+        self.any_overridden && self.any_prefix(path, |e| e.overridden)
     }
 
     /// The state a nested `with` starts from: the override markers only (nothing processed), and
     /// the overridden paths with their `data` prefix, parents first.
     pub fn inherit_overrides(&self) -> Result<(Self, Vec<Vec<String>>)> {
         let mut inherited = Self::default();
-        let mut paths = Vec::with_capacity(self.overrides.len());
-        for path in &self.overrides {
-            let components: Vec<&str> = path.iter().map(String::as_str).collect();
+        if !self.any_overridden {
+            return Ok((inherited, Vec::new()));
+        }
+        // Component order puts parents before children: upstream's tree walk order.
+        let mut targets: Vec<&[Box<str>]> = self
+            .entries
+            .values()
+            .flatten()
+            .filter(|e| e.overridden)
+            .map(|e| &*e.path)
+            .collect();
+        targets.sort_unstable();
+        let mut paths = Vec::with_capacity(targets.len());
+        for target in targets {
+            let components: Vec<&str> = target.iter().map(|c| &**c).collect();
             inherited.entry_mut(&components)?.overridden = true;
-            inherited.overrides.insert(path.clone());
-            let mut with_data = Vec::with_capacity(path.len().saturating_add(1));
+            let mut with_data = Vec::with_capacity(target.len().saturating_add(1));
             with_data.push(String::from("data"));
-            with_data.extend(path.iter().cloned());
+            with_data.extend(target.iter().map(|c| String::from(&**c)));
             paths.push(with_data);
         }
+        inherited.any_overridden = true;
         Ok((inherited, paths))
     }
 }
