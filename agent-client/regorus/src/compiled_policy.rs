@@ -271,22 +271,30 @@ pub(crate) struct ModuleInfo {
 }
 
 /// The components of a `Var`/`RefDot` chain as string values, outermost first; `None` for any
-/// other expression.
-fn dotted_ref_values(mut refr: &Expr) -> Option<Vec<Value>> {
+/// other expression. Regent patch: a component string already in `interned` (of an earlier
+/// package) is that same `Rc`, so the packages' common prefixes (`data`, `regent`, ...) compare
+/// equal by pointer in the rule-value and data lookups.
+fn dotted_ref_values(
+    mut refr: &Expr,
+    interned: &mut BTreeMap<alloc::string::String, Value>,
+) -> Option<Vec<Value>> {
     let mut values = Vec::new();
     loop {
-        match refr {
-            Expr::Var { span, .. } => {
-                values.push(Value::String(span.text().into()));
-                break;
-            }
+        let (text, inner) = match refr {
+            Expr::Var { span, .. } => (span.text(), None),
             Expr::RefDot {
                 refr: inner, field, ..
-            } => {
-                values.push(Value::String(field.0.text().into()));
-                refr = inner;
-            }
+            } => (field.0.text(), Some(inner)),
             _ => return None,
+        };
+        let value = interned
+            .entry(text.into())
+            .or_insert_with(|| Value::String(text.into()))
+            .clone();
+        values.push(value);
+        match inner {
+            Some(inner) => refr = inner,
+            None => break,
         }
     }
     values.reverse();
@@ -296,6 +304,7 @@ fn dotted_ref_values(mut refr: &Expr) -> Option<Vec<Value>> {
 impl ModuleLookup {
     pub(crate) fn new(modules: &[Ref<Module>]) -> Self {
         let mut lookup = Self::default();
+        let mut interned = BTreeMap::new();
         for (idx, module) in modules.iter().enumerate() {
             let Ok(index) = u32::try_from(idx) else {
                 break;
@@ -311,7 +320,8 @@ impl ModuleLookup {
                     components: Parser::get_static_string_path_components(&module.package.refr)
                         .ok()
                         .map(Rc::from),
-                    package_values: dotted_ref_values(&module.package.refr).map(Rc::from),
+                    package_values: dotted_ref_values(&module.package.refr, &mut interned)
+                        .map(Rc::from),
                 });
             let package_len = Parser::get_static_string_path_components(&module.package.refr)
                 .map_or(usize::MAX, |components| components.len());

@@ -451,7 +451,6 @@ impl Interpreter {
         self.data = self.init_data.clone();
         self.processed.clear();
         self.processed_paths = ProcessedPaths::default();
-        self.ensure_loop_var_values_capacity();
         self.scopes = vec![Scope::new()];
         self.contexts = vec![];
         self.rule_values.clear();
@@ -476,22 +475,27 @@ impl Interpreter {
     fn set_loop_var_value(&mut self, expr: &ExprRef, value: Value) -> Result<()> {
         let module_idx = self.current_module_index;
         let expr_idx = expr.eidx();
+        // Regent patch: the table grows on first write. Upstream sized it for every expression of
+        // every module at the start of each evaluation and query (`ensure_loop_var_values_capacity`), which
+        // wrote one slot per expression of the policy - most of them never loops - per evaluation.
+        self.loop_var_values.ensure_capacity(module_idx, expr_idx);
         self.loop_var_values
             .set_checked(module_idx, expr_idx, value)
             .map_err(|err| anyhow!("internal error: loop var indices out of bounds: {err}"))
     }
 
+    // Regent patch: an unsized entry is unset (see `set_loop_var_value`).
+    #[allow(clippy::unnecessary_wraps)]
     fn get_loop_var_value(&self, expr: &ExprRef) -> Result<Option<&Value>> {
-        let module_idx = self.current_module_index;
-        let expr_idx = expr.eidx();
-        self.loop_var_values
-            .get_checked(module_idx, expr_idx)
-            .map_err(|err| anyhow!("internal error: loop var indices out of bounds: {err}"))
+        Ok(self
+            .loop_var_values
+            .get_if_present(self.current_module_index, expr.eidx()))
     }
 
     fn remove_loop_var_value(&mut self, expr: &ExprRef) {
         let module_idx = self.current_module_index;
         let expr_idx = expr.eidx();
+        // Regent patch: the entry may never have been written (see `set_loop_var_value`).
         self.loop_var_values.clear(module_idx, expr_idx);
     }
 
@@ -543,22 +547,6 @@ impl Interpreter {
         }
 
         bail!("internal error: walk loop missing output parameter expression")
-    }
-
-    fn ensure_loop_var_values_capacity(&mut self) {
-        for (module_idx, module) in self.compiled_policy.modules.iter().enumerate() {
-            if let Ok(idx_u32) = u32::try_from(module_idx) {
-                self.loop_var_values
-                    .ensure_capacity(idx_u32, module.num_expressions);
-            }
-        }
-        if let Some(query_module) = &self.query_module {
-            let query_module_idx = self.compiled_policy.modules.len();
-            let eidx = query_module.num_expressions;
-            if let Ok(idx_u32) = u32::try_from(query_module_idx) {
-                self.loop_var_values.ensure_capacity(idx_u32, eidx);
-            }
-        }
     }
 
     fn current_module(&self) -> Result<Ref<Module>> {
@@ -1782,7 +1770,14 @@ impl Interpreter {
 
     fn eval_rule_ref(&mut self, rule_refr: &ExprRef) -> Result<Vec<Value>> {
         self.check_execution_time()?;
-        let mut comps = vec![];
+        // Regent patch: sized by the ref's depth (upstream grew it one push at a time).
+        let mut depth = 1_usize;
+        let mut inner = rule_refr;
+        while let Expr::RefBrack { refr, .. } | Expr::RefDot { refr, .. } = inner.as_ref() {
+            depth = depth.saturating_add(1);
+            inner = refr;
+        }
+        let mut comps = Vec::with_capacity(depth);
         let mut expr = rule_refr;
         loop {
             match expr.as_ref() {
@@ -4239,7 +4234,6 @@ impl Interpreter {
         self.check_execution_time()?;
         self.input = Value::Undefined;
         self.data = Value::Undefined;
-        self.ensure_loop_var_values_capacity();
 
         let default_rules = self.compiled_policy.default_rules.get(rule_path).cloned();
 
@@ -4563,7 +4557,6 @@ impl Interpreter {
             u32::try_from(self.compiled_policy.modules.len()).unwrap_or(u32::MAX);
         self.current_module_index = compiled_modules_len;
 
-        self.ensure_loop_var_values_capacity();
         // Eval the query.
         let query_r = self.eval_query(query);
         self.query_module = None;

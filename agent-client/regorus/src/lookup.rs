@@ -120,9 +120,22 @@ impl<T: Clone> Lookup<T> {
         self.slot_ref(module_idx, node_idx)
     }
 
+    /// Regent patch: the entry at the given indices, or `None` when it is unset or was never sized
+    /// (for tables grown on first write, such as the interpreter's loop-variable values).
+    pub(crate) fn get_if_present(&self, module_idx: u32, node_idx: u32) -> Option<&T> {
+        let m = usize_from_u32(module_idx)?;
+        let n = usize_from_u32(node_idx)?;
+        self.slots.get(m)?.get(n)?.as_ref()
+    }
+
     /// Clear data at the given indices by setting it to None.
+    /// Regent patch: an entry that was never sized is left alone (tables grown on first write);
+    /// upstream went through `validate_indices`, which asserts in debug builds.
     pub(crate) fn clear(&mut self, module_idx: u32, node_idx: u32) {
-        if let Ok(slot) = self.slot_mut(module_idx, node_idx) {
+        let (Some(m), Some(n)) = (usize_from_u32(module_idx), usize_from_u32(node_idx)) else {
+            return;
+        };
+        if let Some(slot) = self.slots.get_mut(m).and_then(|module| module.get_mut(n)) {
             *slot = None;
         }
     }

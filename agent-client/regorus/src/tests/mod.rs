@@ -5,4 +5,5 @@ mod engine;
 pub mod interpreter;
 mod regent_round2;
 mod regent_round3;
+mod regent_round4;
 mod scheduler;
