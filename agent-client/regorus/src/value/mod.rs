@@ -39,6 +39,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
 use core::cell::Cell;
+use core::cmp::Ordering;
 use core::fmt;
 #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
 use core::marker::PhantomData;
@@ -64,7 +65,8 @@ use crate::*;
 ///    - [`Value::Number`] has at least 100 digits of precision for computations.
 ///
 /// Value can be efficiently cloned due to the use of reference counting.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+// Regent patch: `Ord` is written out (below) instead of derived, to compare shared values by pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// JSON null.
     Null,
@@ -94,6 +96,76 @@ pub enum Value {
     /// Undefined value.
     /// Used to indicate the absence of a value.
     Undefined,
+}
+
+impl Value {
+    /// The variant's position in the order of `Value` (the declaration order, as derived before).
+    #[inline]
+    const fn variant_rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            Value::String(_) => 3,
+            Value::Array(_) => 4,
+            Value::Set(_) => 5,
+            Value::Object(_) => 6,
+            Value::Undefined => 7,
+        }
+    }
+}
+
+// Regent patch: the order `#[derive(Ord)]` gave (variants in declaration order, then their
+// contents), except that two values sharing one allocation are equal without a walk of their
+// contents. Keys of the interpreter's rule values and data document share their package
+// components, and set members and object keys are often clones of one another: a derived
+// `Rc<str>` comparison ran `memcmp` over each of them (the derived `PartialEq` of `Rc` already
+// checks the pointer first).
+impl Ord for Value {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Null, Value::Null) | (Value::Undefined, Value::Undefined) => Ordering::Equal,
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Number(a), Value::Number(b)) => a.cmp(b),
+            (Value::String(a), Value::String(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.as_ref().cmp(b.as_ref())
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.as_ref().cmp(b.as_ref())
+                }
+            }
+            (Value::Set(a), Value::Set(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.as_ref().cmp(b.as_ref())
+                }
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.as_ref().cmp(b.as_ref())
+                }
+            }
+            _ => self.variant_rank().cmp(&other.variant_rank()),
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 #[inline]
@@ -1970,7 +2042,9 @@ mod regent_str_key_tests {
             let btree = Value::from(map.clone());
             let frozen = Object::from(map.clone()).into_value();
             for probe in ["", "a", "ab", "b", "c", "é", "aa", "\u{0}"] {
-                let expected = &btree[&Value::from(probe)];
+                // The oracle is the source map's own search.
+                let expected = map.get(&Value::from(probe)).unwrap_or(&Value::Undefined);
+                assert_eq!(&btree[&Value::from(probe)], expected, "{probe} in {btree}");
                 assert_eq!(btree.index_str(probe), expected, "{probe} in {btree}");
                 assert_eq!(
                     frozen.index_str(probe),
@@ -1997,5 +2071,104 @@ mod regent_str_key_tests {
         assert_eq!(set.index_str("x"), &Value::from("x"));
         assert_eq!(set.index_str("y"), &Value::Undefined);
         assert_eq!(Value::from("x").index_str("x"), &Value::Undefined);
+    }
+
+    /// Regent patch: objects of up to `SMALL_OBJECT` entries are searched by a scan, larger ones
+    /// by the ordered search; both must answer as the source map does, for string and other keys,
+    /// on either side of the threshold and in both representations.
+    #[test]
+    fn lookups_in_small_and_large_objects_match_the_map() {
+        for n in [0_usize, 1, 15, 16, 17, 40] {
+            let mut map = BTreeMap::new();
+            for i in 0..n {
+                map.insert(Value::from(format!("k{i:02}")), Value::from(i));
+            }
+            // Keys of other types and strings of equal length with other bytes.
+            map.insert(Value::from(7), Value::from("seven"));
+            map.insert(Value::Bool(false), Value::from("false"));
+            let built = Value::from(map.clone());
+            let frozen = Object::from(map.clone()).into_value();
+            let mut probes: Vec<Value> = (0..n.saturating_add(2))
+                .map(|i| Value::from(format!("k{i:02}")))
+                .collect();
+            probes.extend([
+                Value::from("k"),
+                Value::from("k000"),
+                Value::from("x00"),
+                Value::from(""),
+                Value::from(7),
+                Value::from(8),
+                Value::Bool(false),
+                Value::Null,
+            ]);
+            for probe in &probes {
+                let expected = map.get(probe).unwrap_or(&Value::Undefined);
+                for object in [&built, &frozen] {
+                    assert_eq!(&object[probe], expected, "{probe} in {n}-key object");
+                    if let Value::String(s) = probe {
+                        assert_eq!(object.index_str(s), expected, "{probe} in {n}-key object");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Regent patch: `Ord` is written out; it must be the order `#[derive(Ord)]` gave (variants
+    /// in declaration order, then contents), consistent with `==`, with shared values equal.
+    #[test]
+    fn ord_is_the_variant_order_then_the_contents() {
+        let set_of = |items: &[Value]| {
+            let mut set = Value::new_set();
+            for item in items {
+                set.as_set_mut().unwrap().insert(item.clone());
+            }
+            set
+        };
+        let object_of = |items: &[(&str, Value)]| {
+            let mut map = BTreeMap::new();
+            for (k, v) in items {
+                map.insert(Value::from(*k), v.clone());
+            }
+            Value::from(map)
+        };
+        // Built twice: equal contents in separate allocations.
+        let build = || {
+            [
+                Value::Null,
+                Value::Bool(false),
+                Value::Bool(true),
+                Value::from(-1),
+                Value::from(2.5),
+                Value::from(3),
+                Value::from(""),
+                Value::from("a"),
+                Value::from("ab"),
+                Value::from("b"),
+                Value::new_array(),
+                Value::from_array(vec![Value::from(1)]),
+                Value::from_array(vec![Value::from(1), Value::Null]),
+                Value::from_array(vec![Value::from(2)]),
+                Value::new_set(),
+                set_of(&[Value::from(1)]),
+                set_of(&[Value::from(2)]),
+                Value::new_object(),
+                object_of(&[("a", Value::from(1))]),
+                object_of(&[("a", Value::from(2))]),
+                object_of(&[("b", Value::from(0))]),
+                Value::Undefined,
+            ]
+        };
+        let ascending = build();
+        let rebuilt = build();
+        for (i, a) in ascending.iter().enumerate() {
+            for (j, b) in ascending.iter().enumerate() {
+                assert_eq!(a.cmp(b), i.cmp(&j), "{a} vs {b}");
+                assert_eq!(a.partial_cmp(b), Some(i.cmp(&j)), "{a} vs {b}");
+                assert_eq!(a == b, i == j, "{a} == {b}");
+                assert_eq!(a.cmp(&rebuilt[j]), i.cmp(&j), "{a} vs rebuilt {b}");
+            }
+            // A clone shares the allocation.
+            assert_eq!(a.cmp(&a.clone()), Ordering::Equal);
+        }
     }
 }

@@ -69,6 +69,21 @@ impl Default for Repr {
     }
 }
 
+/// Regent patch: up to this many entries, a string key is found by comparing it with each key in
+/// turn (lengths first) rather than by an ordered search, whose every step compared the key through
+/// two dynamically dispatched `KeyLike` calls and a `memcmp`. Objects of a policy's data path
+/// components and of agent inputs are this small.
+const SMALL_OBJECT: usize = 16;
+
+/// Regent patch: `key` is the string `s` (the one key of an object that can equal it).
+#[inline]
+fn is_str_key(key: &Value, s: &str) -> bool {
+    match key {
+        Value::String(k) => k.len() == s.len() && k.as_bytes() == s.as_bytes(),
+        _ => false,
+    }
+}
+
 impl Object {
     /// Create an empty `Object`.
     #[inline]
@@ -91,6 +106,10 @@ impl Object {
     }
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
+        // Regent patch: a string key is looked up as `get_str` does (small objects by a scan).
+        if let Value::String(s) = key {
+            return self.get_str(s);
+        }
         match &self.repr {
             Repr::Empty => None,
             Repr::Frozen(v) => match v.binary_search_by(|(k, _)| k.cmp(key)) {
@@ -106,6 +125,12 @@ impl Object {
     pub(crate) fn get_str(&self, key: &str) -> Option<&Value> {
         match &self.repr {
             Repr::Empty => None,
+            Repr::Frozen(v) if v.len() <= SMALL_OBJECT => {
+                v.iter().find(|(k, _)| is_str_key(k, key)).map(|(_, v)| v)
+            }
+            Repr::BTree(m) if m.len() <= SMALL_OBJECT => {
+                m.iter().find(|(k, _)| is_str_key(k, key)).map(|(_, v)| v)
+            }
             Repr::Frozen(v) => {
                 match v.binary_search_by(|(k, _)| crate::value::cmp_value_with_str(k, key)) {
                     Ok(i) => Some(&v[i].1),
