@@ -293,9 +293,37 @@ pub fn get_root_var(mut expr: &Expr) -> Result<SourceStr> {
 
 #[cfg(test)]
 mod tests {
-    use super::{append_path_component, format_string_path, prefix_paths};
+    use super::{append_path_component, format_string_path, prefix_paths, PathHasher};
     use alloc::format;
     use anyhow::Result;
+    use core::hash::Hasher as _;
+
+    /// The remaining 1 to 7 bytes are hashed as their zero-padded little-endian word, tagged with
+    /// their count, as when the word was copied into a byte array.
+    #[test]
+    #[allow(clippy::indexing_slicing)] // test code: the slices are in range
+    fn path_hasher_hashes_the_tail_as_its_little_endian_word() {
+        let bytes: alloc::vec::Vec<u8> = (1..=23_u8).map(|b| b.wrapping_mul(37)).collect();
+        for len in 0..=bytes.len() {
+            let input = &bytes[..len];
+            let mut hasher = PathHasher::default();
+            hasher.write(input);
+            let mut reference = PathHasher::default();
+            let mut chunks = input.chunks_exact(8);
+            for chunk in &mut chunks {
+                let mut word = [0_u8; 8];
+                word.copy_from_slice(chunk);
+                reference.add(u64::from_le_bytes(word));
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let mut word = [0_u8; 8];
+                word[..rest.len()].copy_from_slice(rest);
+                reference.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+            }
+            assert_eq!(hasher.finish(), reference.finish(), "{len} bytes");
+        }
+    }
 
     #[test]
     fn path_component_formatting_matches_rego_identifier_grammar() -> Result<()> {
@@ -383,11 +411,13 @@ impl core::hash::Hasher for PathHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0_u8; 8];
-            if let Some(head) = word.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+            // The little-endian word of the 1 to 7 remaining bytes, zero-padded, assembled in
+            // registers (a `copy_from_slice` of a variable length is a `memcpy` call).
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0_u64, |word, byte| (word << 8) | u64::from(*byte));
+            self.add(word ^ ((rest.len() as u64) << 59));
         }
     }
 
