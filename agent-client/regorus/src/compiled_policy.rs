@@ -227,6 +227,8 @@ pub(crate) struct ModuleLookup {
     max_package_len: usize,
     /// Every recorded call site.
     call_sites: Vec<CallSite>,
+    /// Every recorded variable reference (see `VarSite`).
+    var_sites: Vec<VarSite>,
     /// (module, rule) address pairs whose rule-context path (the package's components, then the
     /// head's, as `Interpreter::make_rule_context` builds them) was built without error.
     context_paths_checked: BTreeSet<(usize, usize)>,
@@ -243,6 +245,77 @@ pub(crate) struct CallSite {
     pub(crate) module: u32,
     /// The call's parameters.
     pub(crate) params: Vec<Ref<Expr>>,
+}
+
+/// Regent patch: a variable read in a module's rules with the static components that follow it:
+/// `name` alone, or the root of `name.f1["f2"]...` (`.field` and `["string"]` only, as
+/// `Interpreter::eval_chained_ref_dot_or_brack` collects them before calling `lookup_var`).
+#[derive(Debug)]
+pub(crate) struct VarSite {
+    /// Address of the `Var` expression.
+    pub(crate) key: usize,
+    /// Index of the module the reference is in.
+    pub(crate) module: u32,
+    pub(crate) name: Box<str>,
+    pub(crate) fields: Box<[Box<str>]>,
+}
+
+/// Regent patch: the static part of `Interpreter::lookup_var` for one `VarSite` — everything that
+/// depends only on the prepared policy (its rule, default-rule and import tables and the module's
+/// package), so that a lookup at run time does only the dynamic steps: the local-variable check,
+/// `is_processed`, evaluating the rule, reading `data`. Built by `Interpreter::resolve_var_plans`
+/// by the same steps `lookup_var` takes; a reference without a plan is looked up as before.
+#[derive(Debug)]
+pub(crate) struct VarPlan {
+    /// Index of the module the reference is in (checked against the current module).
+    pub(crate) module: u32,
+    /// The components after the variable (checked against the reference evaluated).
+    pub(crate) fields: Box<[Box<str>]>,
+    pub(crate) kind: VarPlanKind,
+}
+
+#[derive(Debug)]
+pub(crate) enum VarPlanKind {
+    /// `data.f1.f2...`
+    Data(DataPlan),
+    /// A name of the current module: a rule (or a prefix of one), or an import alias.
+    Module(ModuleVarPlan),
+}
+
+/// The static steps of `lookup_var` for `data.f1.f2...`.
+#[derive(Debug)]
+pub(crate) struct DataPlan {
+    /// `["data", f1, f2, ...]` when the path may name a package (`ensure_module_evaluated` then
+    /// runs with it); `None` when no package is that long.
+    pub(crate) requested_path: Option<Vec<String>>,
+    /// The longest `data.f1...` prefix (not `data` itself) that has rules or default rules.
+    pub(crate) ensure: Option<String>,
+}
+
+/// The static steps of `lookup_var` for a name of the current module.
+#[derive(Debug)]
+pub(crate) struct ModuleVarPlan {
+    /// The package's components and the name.
+    pub(crate) module_var_path: Box<[Box<str>]>,
+    /// Neither a rule, nor a default rule, nor an import: the lookup fails as unsafe.
+    pub(crate) unsafe_var: bool,
+    /// The longest prefix of the rule path and the fields that has rules or default rules.
+    pub(crate) ensure: Option<String>,
+    /// With no such rule: the import the name is an alias of.
+    pub(crate) import: Option<ImportPlan>,
+}
+
+#[derive(Debug)]
+pub(crate) enum ImportPlan {
+    /// `alias.f1...` of `import data.a.b as alias`, looked up as `data.a.b.f1...`.
+    Data {
+        /// The `data` variable of the import (for the local-variable check `lookup_var` makes).
+        span: crate::lexer::Span,
+        all: Box<[Box<str>]>,
+        plan: DataPlan,
+    },
+    /// Any other import: its expression is evaluated and the fields read from its value.
+    Expr(Ref<Expr>),
 }
 
 /// Regent patch: what a call site resolves to when no `with` replaces a function, computed once per
@@ -465,8 +538,11 @@ impl ModuleLookup {
                 self.gather_calls_in_query(query);
             }
             Expr::UnaryExpr { expr, .. } => self.gather_calls(expr),
-            Expr::RefDot { refr, .. } => self.gather_calls(refr),
-            Expr::RefBrack { refr, index, .. } => {
+            Expr::Var { .. } => {
+                self.record_var_site(expr);
+            }
+            Expr::RefDot { refr, .. } if !self.record_var_site(expr) => self.gather_calls(refr),
+            Expr::RefBrack { refr, index, .. } if !self.record_var_site(expr) => {
                 self.gather_calls(refr);
                 self.gather_calls(index);
             }
@@ -523,6 +599,52 @@ impl ModuleLookup {
         &self.call_sites
     }
 
+    pub(crate) fn var_sites(&self) -> &[VarSite] {
+        &self.var_sites
+    }
+
+    /// The key of a variable reference in `CompiledPolicyData::var_plans`.
+    pub(crate) fn var_key(var: &Expr) -> usize {
+        Self::expr_key(var)
+    }
+
+    /// Records `expr` as a `VarSite` when it is a variable or a chain of static components on
+    /// one; such a chain holds no call (its only expressions are the variable and string
+    /// literals), so the caller need not walk it further.
+    fn record_var_site(&mut self, expr: &Expr) -> bool {
+        let mut fields = Vec::new();
+        let mut node = expr;
+        loop {
+            match node {
+                Expr::Var { span, .. } => {
+                    fields.reverse();
+                    self.var_sites.push(VarSite {
+                        key: Self::expr_key(node),
+                        module: self.gathering_module,
+                        name: span.text().into(),
+                        fields: fields.into(),
+                    });
+                    return true;
+                }
+                Expr::RefDot { refr, field, .. } => {
+                    fields.push(Box::<str>::from(field.0.text()));
+                    node = refr;
+                }
+                Expr::RefBrack { refr, index, .. } => match index.as_ref() {
+                    Expr::String { value, .. } => match value.as_string() {
+                        Ok(s) => {
+                            fields.push(Box::<str>::from(s.as_ref()));
+                            node = refr;
+                        }
+                        Err(_) => return false,
+                    },
+                    _ => return false,
+                },
+                _ => return false,
+            }
+        }
+    }
+
     /// The key of a call site in `CompiledPolicyData::call_targets`.
     pub(crate) fn call_key(fcn: &Expr) -> usize {
         Self::expr_key(fcn)
@@ -561,6 +683,9 @@ pub(crate) struct CompiledPolicyData {
     /// module (static: the function table and the arities of built-ins); same lifetime as
     /// `call_targets`.
     pub(crate) call_extra_args: Rc<BTreeMap<usize, Option<Ref<Expr>>>>,
+    /// Regent patch: variable reference (`ModuleLookup::var_key`) -> its `VarPlan`; same lifetime
+    /// as `call_targets`, filled by `Interpreter::resolve_var_plans`.
+    pub(crate) var_plans: Rc<PathMap<usize, VarPlan>>,
     pub(crate) parser_contexts: Rc<Vec<ParserContext>>,
     pub(crate) schedule: Option<Rc<Schedule>>,
     pub(crate) rules: PathMap<String, Vec<Ref<Rule>>>,

@@ -1486,6 +1486,8 @@ impl Engine {
             self.interpreter.process_imports()?;
             // Regent patch: resolve every call site once (see `CallTarget`).
             self.interpreter.resolve_call_targets();
+            // Regent patch: the static steps of every variable lookup (see `VarPlan`).
+            self.interpreter.resolve_var_plans();
 
             // Populate loop hoisting table for efficient evaluation
             use crate::compiler::hoist::LoopHoister;

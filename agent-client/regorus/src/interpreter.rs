@@ -370,6 +370,7 @@ impl Interpreter {
         compiled_policy.module_lookup = module_lookup;
         compiled_policy.call_targets = Rc::default();
         compiled_policy.call_extra_args = Rc::default();
+        compiled_policy.var_plans = Rc::default();
         compiled_policy.parser_contexts = parser_contexts;
     }
 
@@ -600,6 +601,17 @@ impl Interpreter {
                 // Stop path collection upon encountering the leading variable.
                 Expr::Var { span, .. } => {
                     path.reverse();
+                    // Regent patch: a reference with a plan (see `VarPlan`) skips the static
+                    // steps of `lookup_var`.
+                    let plans = self.compiled_policy.var_plans.clone();
+                    if let Some(plan) = plans.get(&compiled_policy::ModuleLookup::var_key(expr)) {
+                        if plan.module == self.current_module_index
+                            && plan.fields.len() == path.len()
+                            && plan.fields.iter().zip(&path).all(|(a, b)| &**a == *b)
+                        {
+                            return self.lookup_var_planned(span, &path, plan);
+                        }
+                    }
                     return self.lookup_var(span, &path[..], false);
                 }
                 // Accumulate chained . field accesses.
@@ -635,7 +647,7 @@ impl Interpreter {
                                             rule_path =
                                                 append_path_component(&rule_path, component)?;
                                         }
-                                        self.ensure_rule_evaluated(rule_path)?;
+                                        self.ensure_rule_evaluated(&rule_path)?;
 
                                         if matches!(&index, Value::Number(_)) {
                                             let mut string_path = append_path_component(
@@ -652,7 +664,7 @@ impl Interpreter {
                                                     .default_rules
                                                     .contains_key(&string_path)
                                             {
-                                                self.ensure_rule_evaluated(string_path)?;
+                                                self.ensure_rule_evaluated(&string_path)?;
                                             }
                                         }
 
@@ -3338,7 +3350,7 @@ impl Interpreter {
                 }
 
                 // A parent package can be processed before its child modules are materialized.
-                if self.is_processed(&[])?
+                if self.is_processed::<&str>(&[])?
                     || (!module.policy.is_empty()
                         && module
                             .policy
@@ -3375,7 +3387,7 @@ impl Interpreter {
                                     rule_path
                                         .extend(get_rule_path_components(&module.package.refr)?);
                                     rule_path.extend(get_rule_path_components(refr)?);
-                                    self.ensure_rule_evaluated(format_path_components(
+                                    self.ensure_rule_evaluated(&format_path_components(
                                         &rule_path,
                                     )?)?;
                                 }
@@ -3394,13 +3406,14 @@ impl Interpreter {
         Ok(())
     }
 
-    fn ensure_rule_evaluated(&mut self, path: String) -> Result<()> {
+    // Regent patch: the path is borrowed (upstream took a `String`, allocated by every caller).
+    fn ensure_rule_evaluated(&mut self, path: &str) -> Result<()> {
         self.check_execution_time()?;
         // Regent patch: iterate the shared policy (one reference count) instead of cloning the
         // rule lists and the path components.
         let compiled_policy = self.compiled_policy.clone();
         let mut matched = false;
-        if let Some(rules) = compiled_policy.rules.get(&path) {
+        if let Some(rules) = compiled_policy.rules.get(path) {
             matched = true;
             for r in rules {
                 if !self.processed.contains(r) {
@@ -3411,7 +3424,7 @@ impl Interpreter {
         }
 
         // Evaluate the associated default rules after non-default rules
-        if let Some(rules) = compiled_policy.default_rules.get(&path) {
+        if let Some(rules) = compiled_policy.default_rules.get(path) {
             matched = true;
             for (r, _) in rules {
                 if !self.processed.contains(r) {
@@ -3426,7 +3439,7 @@ impl Interpreter {
         if matched {
             let components = compiled_policy
                 .rule_path_components
-                .get(&path)
+                .get(path)
                 .ok_or_else(|| anyhow!("missing components for registered rule path {path}"))?;
             let comps: Vec<&str> = components.iter().map(String::as_str).collect();
             let (_, tail) = comps
@@ -3438,7 +3451,7 @@ impl Interpreter {
     }
 
     // Regent patch: `ProcessedPaths` (hash probes) instead of a `Value` tree walked per component.
-    fn is_processed(&self, path: &[&str]) -> Result<bool> {
+    fn is_processed<S: AsRef<str>>(&self, path: &[S]) -> Result<bool> {
         Ok(self.processed_paths.is_processed(path))
     }
 
@@ -3452,6 +3465,233 @@ impl Interpreter {
 
     fn has_explicit_data_with_override_ancestor(&self, path: &[&str]) -> Result<bool> {
         Ok(self.processed_paths.has_override_ancestor(path))
+    }
+
+    /// Regent patch: `lookup_var(span, fields, false)` for a reference with a `VarPlan`: the same
+    /// steps in the same order, the static ones (paths built and looked up in the rule, default-rule
+    /// and import tables) taken from the plan.
+    fn lookup_var_planned(
+        &mut self,
+        span: &Span,
+        fields: &[&str],
+        plan: &compiled_policy::VarPlan,
+    ) -> Result<Value> {
+        let name = span.source_str();
+        if let Some(v) = self.lookup_local_var(&name) {
+            return Ok(Self::get_value_chained(v, fields));
+        }
+        if name.text() == "input" {
+            return Ok(Self::get_value_chained(self.input.clone(), fields));
+        }
+        if self.no_rules_lookup {
+            return Err(span.error("undefined var"));
+        }
+        match &plan.kind {
+            compiled_policy::VarPlanKind::Data(data_plan) => {
+                self.lookup_data_planned(fields, data_plan)
+            }
+            compiled_policy::VarPlanKind::Module(module_plan) => {
+                let module_var_path = &module_plan.module_var_path;
+                if self.is_processed(module_var_path)? {
+                    let value = Self::get_value_chained(self.data.clone(), module_var_path);
+                    return Ok(Self::get_value_chained(value, fields));
+                }
+                if module_plan.unsafe_var {
+                    let module_var_path: Vec<&str> = module_var_path.iter().map(|c| &**c).collect();
+                    bail!(span.error(&format!(
+                        "var {} is unsafe (path {:?}, scopes {:?})",
+                        name.text(),
+                        module_var_path,
+                        self.scopes
+                    )));
+                }
+                if let Some(path) = &module_plan.ensure {
+                    self.ensure_rule_evaluated(path)?;
+                } else if let Some(import) = &module_plan.import {
+                    match import {
+                        compiled_policy::ImportPlan::Data {
+                            span: data_span,
+                            all,
+                            plan: data_plan,
+                        } => {
+                            // `lookup_var(data_span, all, false)`.
+                            if let Some(v) = self.lookup_local_var(&data_span.source_str()) {
+                                return Ok(Self::get_value_chained(v, all));
+                            }
+                            return self.lookup_data_planned(all, data_plan);
+                        }
+                        compiled_policy::ImportPlan::Expr(imported_var) => {
+                            return Ok(Self::get_value_chained(
+                                self.eval_expr(imported_var)?,
+                                fields,
+                            ));
+                        }
+                    }
+                }
+                let value = Self::get_value_chained(self.data.clone(), module_var_path);
+                Ok(Self::get_value_chained(value, fields))
+            }
+        }
+    }
+
+    /// Regent patch: the `data` branch of `lookup_var`, its static steps from `plan`.
+    fn lookup_data_planned<S: AsRef<str>>(
+        &mut self,
+        fields: &[S],
+        plan: &compiled_policy::DataPlan,
+    ) -> Result<Value> {
+        if self.is_processed(fields)? {
+            return Ok(Self::get_value_chained(self.data.clone(), fields));
+        }
+        if fields.is_empty() && self.active_rules.is_empty() {
+            for module in self.compiled_policy.modules.clone().iter() {
+                for rule in &module.policy {
+                    self.eval_rule(module, rule)?;
+                }
+            }
+        }
+        match &plan.requested_path {
+            Some(requested_path) => self.ensure_module_evaluated(requested_path)?,
+            None => self.check_execution_time()?,
+        }
+        if let Some(path) = &plan.ensure {
+            self.ensure_rule_evaluated(path)?;
+        }
+        Ok(Self::get_value_chained(self.data.clone(), fields))
+    }
+
+    /// Regent patch: fill `var_plans` — for every variable reference of the modules, the static
+    /// steps of `lookup_var` (see `VarPlan`). Run once the rule, default-rule and import tables
+    /// exist, after `resolve_call_targets`.
+    pub(crate) fn resolve_var_plans(&mut self) {
+        let lookup = self.compiled_policy.module_lookup.clone();
+        let modules = self.compiled_policy.modules.clone();
+        let mut plans = PathMap::default();
+        for site in lookup.var_sites() {
+            let Some(module) = usize::try_from(site.module)
+                .ok()
+                .and_then(|i| modules.get(i))
+            else {
+                continue;
+            };
+            let fields: Vec<&str> = site.fields.iter().map(|f| &**f).collect();
+            let kind = if &*site.name == "input" {
+                None
+            } else if &*site.name == "data" {
+                self.plan_data(&fields)
+                    .map(compiled_policy::VarPlanKind::Data)
+            } else {
+                self.plan_module_var(module, &site.name, &fields)
+                    .map(compiled_policy::VarPlanKind::Module)
+            };
+            if let Some(kind) = kind {
+                plans.insert(
+                    site.key,
+                    compiled_policy::VarPlan {
+                        module: site.module,
+                        fields: site.fields.clone(),
+                        kind,
+                    },
+                );
+            }
+        }
+        self.compiled_policy_mut().var_plans = Rc::new(plans);
+    }
+
+    /// The static steps of `lookup_var`'s `data` branch; `None` where one of them fails (the
+    /// lookup then reports it at run time, as before).
+    fn plan_data(&self, fields: &[&str]) -> Option<compiled_policy::DataPlan> {
+        let requested_path = self
+            .compiled_policy
+            .module_lookup
+            .may_name_package(fields.len())
+            .then(|| {
+                core::iter::once("data".to_string())
+                    .chain(fields.iter().map(|field| (*field).to_string()))
+                    .collect()
+            });
+        let (full_path, ends) = prefix_paths("data", fields).ok()?;
+        let mut ensure = None;
+        for &end in ends.iter().skip(1).rev() {
+            let prefix_path = full_path.get(..end)?;
+            if self.compiled_policy.rules.contains_key(prefix_path)
+                || self.compiled_policy.default_rules.contains_key(prefix_path)
+            {
+                ensure = Some(prefix_path.to_string());
+                break;
+            }
+        }
+        Some(compiled_policy::DataPlan {
+            requested_path,
+            ensure,
+        })
+    }
+
+    /// The static steps of `lookup_var`'s branch for a name of `module`; `None` where one of them
+    /// fails.
+    fn plan_module_var(
+        &self,
+        module: &Ref<Module>,
+        name: &str,
+        fields: &[&str],
+    ) -> Option<compiled_policy::ModuleVarPlan> {
+        if self.compiled_policy.modules.is_empty() {
+            return None;
+        }
+        let package = self.package_components(module).ok()?;
+        let module_var_path: Box<[Box<str>]> = package
+            .iter()
+            .map(|c| Box::<str>::from(c.as_str()))
+            .chain(core::iter::once(Box::<str>::from(name)))
+            .collect();
+        let rule_path = match self.compiled_policy.module_lookup.module(module) {
+            Some(compiled_policy::ModuleInfo {
+                path: Some(path),
+                package_values: Some(_),
+                ..
+            }) => append_path_component(path, name).ok()?,
+            _ => {
+                let rule_path_components = core::iter::once("data")
+                    .chain(module_var_path.iter().map(|c| &**c))
+                    .collect::<Vec<_>>();
+                format_string_path(&rule_path_components).ok()?
+            }
+        };
+        let unsafe_var = !self.compiled_policy.rules.contains_key(&rule_path)
+            && !self.compiled_policy.default_rules.contains_key(&rule_path)
+            && !self.compiled_policy.imports.contains_key(&rule_path);
+        let (full_path, ends) = prefix_paths(&rule_path, fields).ok()?;
+        let mut ensure = None;
+        for &end in ends.iter().rev() {
+            let path = full_path.get(..end)?;
+            if self.compiled_policy.rules.contains_key(path)
+                || self.compiled_policy.default_rules.contains_key(path)
+            {
+                ensure = Some(path.to_string());
+                break;
+            }
+        }
+        let import = match (&ensure, self.compiled_policy.imports.get(&rule_path)) {
+            (None, Some(imported_var)) => match static_data_path(imported_var) {
+                Some((data_span, mut all)) if !fields.is_empty() => {
+                    all.extend_from_slice(fields);
+                    let plan = self.plan_data(&all)?;
+                    Some(compiled_policy::ImportPlan::Data {
+                        span: data_span.clone(),
+                        all: all.iter().map(|c| Box::<str>::from(*c)).collect(),
+                        plan,
+                    })
+                }
+                _ => Some(compiled_policy::ImportPlan::Expr(imported_var.clone())),
+            },
+            _ => None,
+        };
+        Some(compiled_policy::ModuleVarPlan {
+            module_var_path,
+            unsafe_var,
+            ensure,
+            import,
+        })
     }
 
     fn lookup_var(&mut self, span: &Span, fields: &[&str], no_error: bool) -> Result<Value> {
@@ -3518,7 +3758,7 @@ impl Interpreter {
                 if self.compiled_policy.rules.contains_key(prefix_path)
                     || self.compiled_policy.default_rules.contains_key(prefix_path)
                 {
-                    self.ensure_rule_evaluated(prefix_path.to_string())?;
+                    self.ensure_rule_evaluated(prefix_path)?;
                     break;
                 }
             }
@@ -3582,7 +3822,7 @@ impl Interpreter {
                 if self.compiled_policy.rules.contains_key(path)
                     || self.compiled_policy.default_rules.contains_key(path)
                 {
-                    self.ensure_rule_evaluated(path.to_string())?;
+                    self.ensure_rule_evaluated(path)?;
                     found = true;
                     break;
                 }
@@ -3958,14 +4198,14 @@ impl Interpreter {
         })
     }
 
-    fn get_value_chained(obj: Value, path: &[&str]) -> Value {
+    fn get_value_chained<S: AsRef<str>>(obj: Value, path: &[S]) -> Value {
         // Regent patch: walk by reference with non-allocating string keys, clone once.
         if path.is_empty() {
             return obj;
         }
         let mut value = &obj;
         for p in path {
-            value = value.index_str(p);
+            value = value.index_str(p.as_ref());
         }
         value.clone()
     }
@@ -5091,7 +5331,7 @@ impl Interpreter {
     pub fn eval_rule_in_path(&mut self, path: String) -> Result<Value> {
         self.check_execution_time()?;
         let canonical_path = self.canonical_rule_path(&path)?;
-        self.ensure_rule_evaluated(canonical_path.clone())?;
+        self.ensure_rule_evaluated(&canonical_path)?;
         let registered_components = self
             .compiled_policy
             .rule_path_components

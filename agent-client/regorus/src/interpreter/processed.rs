@@ -31,8 +31,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn is(&self, path: &[&str]) -> bool {
-        self.path.len() == path.len() && self.path.iter().zip(path).all(|(a, b)| &**a == *b)
+    fn is<S: AsRef<str>>(&self, path: &[S]) -> bool {
+        self.path.len() == path.len() && self.path.iter().zip(path).all(|(a, b)| &**a == b.as_ref())
     }
 }
 
@@ -60,7 +60,7 @@ fn hash_of(path: &[&str]) -> u64 {
 }
 
 impl ProcessedPaths {
-    fn entry(&self, hash: u64, path: &[&str]) -> Option<&Entry> {
+    fn entry<S: AsRef<str>>(&self, hash: u64, path: &[S]) -> Option<&Entry> {
         self.entries.get(&hash)?.iter().find(|e| e.is(path))
     }
 
@@ -80,17 +80,17 @@ impl ProcessedPaths {
     }
 
     /// Whether `path` or one of its prefixes, matched by `flag`, is marked.
-    fn any_prefix(&self, path: &[&str], flag: fn(&Entry) -> bool) -> bool {
+    fn any_prefix<S: AsRef<str>>(&self, path: &[S], flag: fn(&Entry) -> bool) -> bool {
         if self.entries.is_empty() {
             return false;
         }
         let mut hasher = PathHasher::default();
         // The empty prefix, then each longer one.
-        if self.entry(hasher.finish(), &[]).is_some_and(flag) {
+        if self.entry::<&str>(hasher.finish(), &[]).is_some_and(flag) {
             return true;
         }
         for (len, component) in (1..).zip(path) {
-            add_component(&mut hasher, component);
+            add_component(&mut hasher, component.as_ref());
             let prefix = path.get(..len).unwrap_or(path);
             if self.entry(hasher.finish(), prefix).is_some_and(flag) {
                 return true;
@@ -100,7 +100,7 @@ impl ProcessedPaths {
     }
 
     /// `path` or a prefix of it has been evaluated.
-    pub fn is_processed(&self, path: &[&str]) -> bool {
+    pub fn is_processed<S: AsRef<str>>(&self, path: &[S]) -> bool {
         self.any_prefix(path, |e| e.processed)
     }
 
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn a_path_is_processed_when_it_or_a_prefix_is_marked() -> Result<()> {
         let mut p = ProcessedPaths::default();
-        assert!(!p.is_processed(&[]));
+        assert!(!p.is_processed::<&str>(&[]));
         assert!(!p.is_processed(&["a", "b"]));
         p.mark_processed(&["a", "b"])?;
         assert!(p.is_processed(&["a", "b"]));
