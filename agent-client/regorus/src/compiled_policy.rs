@@ -290,6 +290,8 @@ pub(crate) struct DataPlan {
     pub(crate) requested_path: Option<Vec<String>>,
     /// The longest `data.f1...` prefix (not `data` itself) that has rules or default rules.
     pub(crate) ensure: Option<String>,
+    /// The slot of the data path read (`Interpreter::slot_values`).
+    pub(crate) slot: usize,
 }
 
 /// The static steps of `lookup_var` for a name of the current module.
@@ -303,6 +305,8 @@ pub(crate) struct ModuleVarPlan {
     pub(crate) ensure: Option<String>,
     /// With no such rule: the import the name is an alias of.
     pub(crate) import: Option<ImportPlan>,
+    /// The slot of the data path read (the package's components, the name, the fields).
+    pub(crate) slot: usize,
 }
 
 #[derive(Debug)]

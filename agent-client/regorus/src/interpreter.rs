@@ -60,6 +60,7 @@ type State = (
     BTreeMap<String, FunctionModifier>,
     RuleValues,
     CallMemo,
+    SlotValues,
 );
 
 /// Regent patch: what the bodies of a policy function produced for given arguments in the current
@@ -69,6 +70,16 @@ type State = (
 /// are recorded; the memo lives as long as the evaluated rules do (cleared with them, set aside
 /// for the extent of a `with`).
 type CallMemo = BTreeMap<Rc<str>, BTreeMap<Vec<Value>, Option<Value>>>;
+
+/// Regent patch: the value of each data path read by a planned lookup (`VarPlan`; one slot per
+/// distinct path of the policy, `DataPlan::slot` / `ModuleVarPlan::slot`), recorded when the path
+/// was found already evaluated (`is_processed`). Such a value is final for the evaluation: a path
+/// is marked processed only after all of its rules (and defaults) were merged into `data`, and
+/// `data` changes otherwise only under `with`, for whose extent the slots are set aside like the
+/// evaluated rules. A later lookup of the same path, from any reference, reads the slot instead of
+/// probing the processed paths and walking `data` one object per component. Cleared at each
+/// evaluation; grows on first write.
+type SlotValues = Vec<Option<Value>>;
 
 #[derive(Debug, Clone)]
 enum FunctionModifier {
@@ -133,6 +144,7 @@ pub struct Interpreter {
     // Regent patch: function outcomes of this evaluation, and a count of the side effects
     // (`print`, `trace`, extension calls) so far, which tells whether an outcome may be recorded.
     call_memo: CallMemo,
+    slot_values: SlotValues,
     side_effects: u64,
 }
 
@@ -174,6 +186,7 @@ impl Clone for Interpreter {
 
             builtins_cache: BTreeMap::default(),
             call_memo: BTreeMap::default(),
+            slot_values: SlotValues::default(),
             side_effects: 0,
             active_rules: Vec::default(),
             contexts: Vec::default(),
@@ -256,6 +269,7 @@ impl Interpreter {
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
             call_memo: BTreeMap::default(),
+            slot_values: SlotValues::default(),
             side_effects: 0,
             no_rules_lookup: false,
             traces: None,
@@ -297,6 +311,7 @@ impl Interpreter {
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
             call_memo: BTreeMap::default(),
+            slot_values: SlotValues::default(),
             side_effects: 0,
             no_rules_lookup: false,
             traces: None,
@@ -457,6 +472,7 @@ impl Interpreter {
         self.rule_values.clear();
         self.builtins_cache.clear();
         self.call_memo.clear();
+        self.slot_values.clear();
         self.reset_execution_timer_state();
     }
 
@@ -1361,6 +1377,7 @@ impl Interpreter {
                 self.processed_paths.inherit_overrides()?;
             // Regent patch: function outcomes are set aside for the extent of the `with`.
             let call_memo = core::mem::take(&mut self.call_memo);
+            let slot_values = core::mem::take(&mut self.slot_values);
             let processed_paths = core::mem::replace(&mut self.processed_paths, inherited_paths);
             self.processed.clear();
             self.rule_values.clear();
@@ -1374,6 +1391,7 @@ impl Interpreter {
                 with_functions,
                 rule_values,
                 call_memo,
+                slot_values,
             ));
             let apply_result = (|| -> Result<bool> {
                 let mut skip_exec = false;
@@ -1529,6 +1547,7 @@ impl Interpreter {
                 self.with_functions,
                 self.rule_values,
                 self.call_memo,
+                self.slot_values,
             ) = s;
         }
         Ok(())
@@ -3491,10 +3510,15 @@ impl Interpreter {
                 self.lookup_data_planned(fields, data_plan)
             }
             compiled_policy::VarPlanKind::Module(module_plan) => {
+                if let Some(Some(value)) = self.slot_values.get(module_plan.slot) {
+                    return Ok(value.clone());
+                }
                 let module_var_path = &module_plan.module_var_path;
                 if self.is_processed(module_var_path)? {
                     let value = Self::get_value_chained(self.data.clone(), module_var_path);
-                    return Ok(Self::get_value_chained(value, fields));
+                    let value = Self::get_value_chained(value, fields);
+                    self.set_slot_value(module_plan.slot, &value);
+                    return Ok(value);
                 }
                 if module_plan.unsafe_var {
                     let module_var_path: Vec<&str> = module_var_path.iter().map(|c| &**c).collect();
@@ -3540,8 +3564,13 @@ impl Interpreter {
         fields: &[S],
         plan: &compiled_policy::DataPlan,
     ) -> Result<Value> {
+        if let Some(Some(value)) = self.slot_values.get(plan.slot) {
+            return Ok(value.clone());
+        }
         if self.is_processed(fields)? {
-            return Ok(Self::get_value_chained(self.data.clone(), fields));
+            let value = Self::get_value_chained(self.data.clone(), fields);
+            self.set_slot_value(plan.slot, &value);
+            return Ok(value);
         }
         if fields.is_empty() && self.active_rules.is_empty() {
             for module in self.compiled_policy.modules.clone().iter() {
@@ -3560,6 +3589,16 @@ impl Interpreter {
         Ok(Self::get_value_chained(self.data.clone(), fields))
     }
 
+    /// Regent patch: records the final value of a planned lookup's data path (see `SlotValues`).
+    fn set_slot_value(&mut self, slot: usize, value: &Value) {
+        if self.slot_values.len() <= slot {
+            self.slot_values.resize(slot.saturating_add(1), None);
+        }
+        if let Some(entry) = self.slot_values.get_mut(slot) {
+            *entry = Some(value.clone());
+        }
+    }
+
     /// Regent patch: fill `var_plans` — for every variable reference of the modules, the static
     /// steps of `lookup_var` (see `VarPlan`). Run once the rule, default-rule and import tables
     /// exist, after `resolve_call_targets`.
@@ -3567,6 +3606,7 @@ impl Interpreter {
         let lookup = self.compiled_policy.module_lookup.clone();
         let modules = self.compiled_policy.modules.clone();
         let mut plans = PathMap::default();
+        let mut slots = BTreeMap::new();
         for site in lookup.var_sites() {
             let Some(module) = usize::try_from(site.module)
                 .ok()
@@ -3578,10 +3618,10 @@ impl Interpreter {
             let kind = if &*site.name == "input" {
                 None
             } else if &*site.name == "data" {
-                self.plan_data(&fields)
+                self.plan_data(&fields, &mut slots)
                     .map(compiled_policy::VarPlanKind::Data)
             } else {
-                self.plan_module_var(module, &site.name, &fields)
+                self.plan_module_var(module, &site.name, &fields, &mut slots)
                     .map(compiled_policy::VarPlanKind::Module)
             };
             if let Some(kind) = kind {
@@ -3600,7 +3640,11 @@ impl Interpreter {
 
     /// The static steps of `lookup_var`'s `data` branch; `None` where one of them fails (the
     /// lookup then reports it at run time, as before).
-    fn plan_data(&self, fields: &[&str]) -> Option<compiled_policy::DataPlan> {
+    fn plan_data(
+        &self,
+        fields: &[&str],
+        slots: &mut BTreeMap<Vec<String>, usize>,
+    ) -> Option<compiled_policy::DataPlan> {
         let requested_path = self
             .compiled_policy
             .module_lookup
@@ -3624,6 +3668,7 @@ impl Interpreter {
         Some(compiled_policy::DataPlan {
             requested_path,
             ensure,
+            slot: slot_of(slots, fields.iter().copied()),
         })
     }
 
@@ -3634,6 +3679,7 @@ impl Interpreter {
         module: &Ref<Module>,
         name: &str,
         fields: &[&str],
+        slots: &mut BTreeMap<Vec<String>, usize>,
     ) -> Option<compiled_policy::ModuleVarPlan> {
         if self.compiled_policy.modules.is_empty() {
             return None;
@@ -3675,7 +3721,7 @@ impl Interpreter {
             (None, Some(imported_var)) => match static_data_path(imported_var) {
                 Some((data_span, mut all)) if !fields.is_empty() => {
                     all.extend_from_slice(fields);
-                    let plan = self.plan_data(&all)?;
+                    let plan = self.plan_data(&all, slots)?;
                     Some(compiled_policy::ImportPlan::Data {
                         span: data_span.clone(),
                         all: all.iter().map(|c| Box::<str>::from(*c)).collect(),
@@ -3686,11 +3732,19 @@ impl Interpreter {
             },
             _ => None,
         };
+        let slot = slot_of(
+            slots,
+            module_var_path
+                .iter()
+                .map(|c| &**c)
+                .chain(fields.iter().copied()),
+        );
         Some(compiled_policy::ModuleVarPlan {
             module_var_path,
             unsafe_var,
             ensure,
             import,
+            slot,
         })
     }
 
@@ -4474,6 +4528,8 @@ impl Interpreter {
         self.check_execution_time()?;
         self.input = Value::Undefined;
         self.data = Value::Undefined;
+        // Regent patch: values read from the replaced `data` are not final here.
+        self.slot_values.clear();
 
         let default_rules = self.compiled_policy.default_rules.get(rule_path).cloned();
 
@@ -5394,6 +5450,17 @@ impl Interpreter {
 
 /// Regent patch: the span of the leading `data` and the static components after it, for an import
 /// target such as `data.a.b` or `data.a["b"]`; `None` for anything else (e.g. `input.x`).
+/// Regent patch: the slot of a data path (`SlotValues`), one per distinct path.
+fn slot_of<'a>(
+    slots: &mut BTreeMap<Vec<String>, usize>,
+    path: impl Iterator<Item = &'a str>,
+) -> usize {
+    let next = slots.len();
+    *slots
+        .entry(path.map(String::from).collect())
+        .or_insert(next)
+}
+
 fn static_data_path(expr: &Expr) -> Option<(&Span, Vec<&str>)> {
     let mut components = Vec::new();
     let mut expr = expr;

@@ -343,3 +343,46 @@ fn planned_lookups_answer_as_opa() -> Result<()> {
     }
     Ok(())
 }
+
+// One data path read through several references (`SlotValues`), inside and outside `with`.
+const SLOT_POLICY: &str = r#"
+package s
+import rego.v1
+
+base := input.n * 2
+
+a := base + 1
+
+b := [base, base, data.s.base, a]
+
+under_with := [x, y, base] if {
+    x := base with input.n as 10
+    y := data.s.base with input.n as 20
+}
+
+# `base` is read twice (its slot filled) before the `with`s.
+after := [base, base, under_with, base, b]
+"#;
+
+#[test]
+fn slot_values_are_per_evaluation_and_set_aside_under_with() -> Result<()> {
+    let mut engine = Engine::new();
+    engine.set_strict_builtin_errors(true);
+    engine.add_policy("s.rego".to_string(), SLOT_POLICY.to_string())?;
+    // OPA v1.20's answers; the same engine evaluates both inputs in turn, twice.
+    let expected = [
+        (1, "[2, 2, [20, 40, 2], 2, [2, 2, 2, 3]]"),
+        (5, "[10, 10, [20, 40, 10], 10, [10, 10, 10, 11]]"),
+    ];
+    for _ in 0..2 {
+        for (n, json) in expected {
+            engine.set_input(Value::from_json_str(&format!(r#"{{"n": {n}}}"#))?);
+            assert_eq!(
+                engine.eval_rule("data.s.after".to_string())?,
+                Value::from_json_str(json)?,
+                "n = {n}"
+            );
+        }
+    }
+    Ok(())
+}
