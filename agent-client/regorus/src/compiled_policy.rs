@@ -260,6 +260,10 @@ pub(crate) struct VarSite {
     pub(crate) fields: Box<[Box<str>]>,
 }
 
+/// Regent patch: a path of a `VarPlan`, shared by every plan with the same path (and its strings
+/// by every path), so that the plans of a policy cost little memory.
+pub(crate) type PlanPath = Rc<[Rc<str>]>;
+
 /// Regent patch: the static part of `Interpreter::lookup_var` for one `VarSite` — everything that
 /// depends only on the prepared policy (its rule, default-rule and import tables and the module's
 /// package), so that a lookup at run time does only the dynamic steps: the local-variable check,
@@ -270,7 +274,7 @@ pub(crate) struct VarPlan {
     /// Index of the module the reference is in (checked against the current module).
     pub(crate) module: u32,
     /// The components after the variable (checked against the reference evaluated).
-    pub(crate) fields: Box<[Box<str>]>,
+    pub(crate) fields: PlanPath,
     pub(crate) kind: VarPlanKind,
 }
 
@@ -289,7 +293,7 @@ pub(crate) struct DataPlan {
     /// runs with it); `None` when no package is that long.
     pub(crate) requested_path: Option<Vec<String>>,
     /// The longest `data.f1...` prefix (not `data` itself) that has rules or default rules.
-    pub(crate) ensure: Option<String>,
+    pub(crate) ensure: Option<Rc<str>>,
     /// The slot of the data path read (`Interpreter::slot_values`).
     pub(crate) slot: usize,
 }
@@ -298,13 +302,13 @@ pub(crate) struct DataPlan {
 #[derive(Debug)]
 pub(crate) struct ModuleVarPlan {
     /// The package's components and the name.
-    pub(crate) module_var_path: Box<[Box<str>]>,
+    pub(crate) module_var_path: PlanPath,
     /// Neither a rule, nor a default rule, nor an import: the lookup fails as unsafe.
     pub(crate) unsafe_var: bool,
     /// The longest prefix of the rule path and the fields that has rules or default rules.
-    pub(crate) ensure: Option<String>,
+    pub(crate) ensure: Option<Rc<str>>,
     /// With no such rule: the import the name is an alias of.
-    pub(crate) import: Option<ImportPlan>,
+    pub(crate) import: Option<Box<ImportPlan>>,
     /// The slot of the data path read (the package's components, the name, the fields).
     pub(crate) slot: usize,
 }
@@ -315,7 +319,7 @@ pub(crate) enum ImportPlan {
     Data {
         /// The `data` variable of the import (for the local-variable check `lookup_var` makes).
         span: crate::lexer::Span,
-        all: Box<[Box<str>]>,
+        all: PlanPath,
         plan: DataPlan,
     },
     /// Any other import: its expression is evaluated and the fields read from its value.
@@ -607,6 +611,11 @@ impl ModuleLookup {
         &self.var_sites
     }
 
+    /// Drops the recorded variable references once they are planned.
+    pub(crate) fn clear_var_sites(&mut self) {
+        self.var_sites = Vec::new();
+    }
+
     /// The key of a variable reference in `CompiledPolicyData::var_plans`.
     pub(crate) fn var_key(var: &Expr) -> usize {
         Self::expr_key(var)
@@ -689,7 +698,7 @@ pub(crate) struct CompiledPolicyData {
     pub(crate) call_extra_args: Rc<BTreeMap<usize, Option<Ref<Expr>>>>,
     /// Regent patch: variable reference (`ModuleLookup::var_key`) -> its `VarPlan`; same lifetime
     /// as `call_targets`, filled by `Interpreter::resolve_var_plans`.
-    pub(crate) var_plans: Rc<PathMap<usize, VarPlan>>,
+    pub(crate) var_plans: Rc<PathMap<usize, Rc<VarPlan>>>,
     pub(crate) parser_contexts: Rc<Vec<ParserContext>>,
     pub(crate) schedule: Option<Rc<Schedule>>,
     pub(crate) rules: PathMap<String, Vec<Ref<Rule>>>,

@@ -78,8 +78,9 @@ type CallMemo = BTreeMap<Rc<str>, BTreeMap<Vec<Value>, Option<Value>>>;
 /// `data` changes otherwise only under `with`, for whose extent the slots are set aside like the
 /// evaluated rules. A later lookup of the same path, from any reference, reads the slot instead of
 /// probing the processed paths and walking `data` one object per component. Cleared at each
-/// evaluation; grows on first write.
-type SlotValues = Vec<Option<Value>>;
+/// evaluation. A hash map rather than a vector indexed by slot: a decision reads a few hundred of
+/// the policy's paths, and a vector would be re-sized (or copied with a warmed engine) in full.
+type SlotValues = PathMap<usize, Value>;
 
 #[derive(Debug, Clone)]
 enum FunctionModifier {
@@ -3510,7 +3511,7 @@ impl Interpreter {
                 self.lookup_data_planned(fields, data_plan)
             }
             compiled_policy::VarPlanKind::Module(module_plan) => {
-                if let Some(Some(value)) = self.slot_values.get(module_plan.slot) {
+                if let Some(value) = self.slot_values.get(&module_plan.slot) {
                     return Ok(value.clone());
                 }
                 let module_var_path = &module_plan.module_var_path;
@@ -3532,7 +3533,7 @@ impl Interpreter {
                 if let Some(path) = &module_plan.ensure {
                     self.ensure_rule_evaluated(path)?;
                 } else if let Some(import) = &module_plan.import {
-                    match import {
+                    match &**import {
                         compiled_policy::ImportPlan::Data {
                             span: data_span,
                             all,
@@ -3564,7 +3565,7 @@ impl Interpreter {
         fields: &[S],
         plan: &compiled_policy::DataPlan,
     ) -> Result<Value> {
-        if let Some(Some(value)) = self.slot_values.get(plan.slot) {
+        if let Some(value) = self.slot_values.get(&plan.slot) {
             return Ok(value.clone());
         }
         if self.is_processed(fields)? {
@@ -3591,23 +3592,24 @@ impl Interpreter {
 
     /// Regent patch: records the final value of a planned lookup's data path (see `SlotValues`).
     fn set_slot_value(&mut self, slot: usize, value: &Value) {
-        if self.slot_values.len() <= slot {
-            self.slot_values.resize(slot.saturating_add(1), None);
-        }
-        if let Some(entry) = self.slot_values.get_mut(slot) {
-            *entry = Some(value.clone());
-        }
+        self.slot_values.insert(slot, value.clone());
     }
 
     /// Regent patch: fill `var_plans` — for every variable reference of the modules, the static
     /// steps of `lookup_var` (see `VarPlan`). Run once the rule, default-rule and import tables
-    /// exist, after `resolve_call_targets`.
+    /// exist, after `resolve_call_targets`. The references' record is dropped afterwards.
     pub(crate) fn resolve_var_plans(&mut self) {
         let lookup = self.compiled_policy.module_lookup.clone();
         let modules = self.compiled_policy.modules.clone();
         let mut plans = PathMap::default();
-        let mut slots = BTreeMap::new();
+        let mut interner = PlanInterner::default();
+        // The references with the same name and fields in one module share one plan.
+        let mut planned: PathMap<PlanKey<'_>, Rc<compiled_policy::VarPlan>> = PathMap::default();
         for site in lookup.var_sites() {
+            if let Some(plan) = planned.get(&(site.module, &*site.name, &*site.fields)) {
+                plans.insert(site.key, plan.clone());
+                continue;
+            }
             let Some(module) = usize::try_from(site.module)
                 .ok()
                 .and_then(|i| modules.get(i))
@@ -3618,24 +3620,29 @@ impl Interpreter {
             let kind = if &*site.name == "input" {
                 None
             } else if &*site.name == "data" {
-                self.plan_data(&fields, &mut slots)
+                self.plan_data(&fields, &mut interner)
                     .map(compiled_policy::VarPlanKind::Data)
             } else {
-                self.plan_module_var(module, &site.name, &fields, &mut slots)
+                self.plan_module_var(module, &site.name, &fields, &mut interner)
                     .map(compiled_policy::VarPlanKind::Module)
             };
             if let Some(kind) = kind {
-                plans.insert(
-                    site.key,
-                    compiled_policy::VarPlan {
-                        module: site.module,
-                        fields: site.fields.clone(),
-                        kind,
-                    },
-                );
+                let plan = Rc::new(compiled_policy::VarPlan {
+                    module: site.module,
+                    fields: interner.path(fields.iter().copied()),
+                    kind,
+                });
+                planned.insert((site.module, &site.name, &site.fields), plan.clone());
+                plans.insert(site.key, plan);
             }
         }
-        self.compiled_policy_mut().var_plans = Rc::new(plans);
+        drop(planned);
+        drop(lookup);
+        let compiled_policy = self.compiled_policy_mut();
+        compiled_policy.var_plans = Rc::new(plans);
+        if let Some(module_lookup) = Rc::get_mut(&mut compiled_policy.module_lookup) {
+            module_lookup.clear_var_sites();
+        }
     }
 
     /// The static steps of `lookup_var`'s `data` branch; `None` where one of them fails (the
@@ -3643,7 +3650,7 @@ impl Interpreter {
     fn plan_data(
         &self,
         fields: &[&str],
-        slots: &mut BTreeMap<Vec<String>, usize>,
+        interner: &mut PlanInterner,
     ) -> Option<compiled_policy::DataPlan> {
         let requested_path = self
             .compiled_policy
@@ -3661,14 +3668,14 @@ impl Interpreter {
             if self.compiled_policy.rules.contains_key(prefix_path)
                 || self.compiled_policy.default_rules.contains_key(prefix_path)
             {
-                ensure = Some(prefix_path.to_string());
+                ensure = Some(interner.str(prefix_path));
                 break;
             }
         }
         Some(compiled_policy::DataPlan {
             requested_path,
             ensure,
-            slot: slot_of(slots, fields.iter().copied()),
+            slot: interner.slot(fields.iter().copied()),
         })
     }
 
@@ -3679,16 +3686,16 @@ impl Interpreter {
         module: &Ref<Module>,
         name: &str,
         fields: &[&str],
-        slots: &mut BTreeMap<Vec<String>, usize>,
+        interner: &mut PlanInterner,
     ) -> Option<compiled_policy::ModuleVarPlan> {
         if self.compiled_policy.modules.is_empty() {
             return None;
         }
         let package = self.package_components(module).ok()?;
-        let module_var_path: Box<[Box<str>]> = package
+        let module_var_path: Vec<&str> = package
             .iter()
-            .map(|c| Box::<str>::from(c.as_str()))
-            .chain(core::iter::once(Box::<str>::from(name)))
+            .map(String::as_str)
+            .chain(core::iter::once(name))
             .collect();
         let rule_path = match self.compiled_policy.module_lookup.module(module) {
             Some(compiled_policy::ModuleInfo {
@@ -3698,7 +3705,7 @@ impl Interpreter {
             }) => append_path_component(path, name).ok()?,
             _ => {
                 let rule_path_components = core::iter::once("data")
-                    .chain(module_var_path.iter().map(|c| &**c))
+                    .chain(module_var_path.iter().copied())
                     .collect::<Vec<_>>();
                 format_string_path(&rule_path_components).ok()?
             }
@@ -3713,7 +3720,7 @@ impl Interpreter {
             if self.compiled_policy.rules.contains_key(path)
                 || self.compiled_policy.default_rules.contains_key(path)
             {
-                ensure = Some(path.to_string());
+                ensure = Some(interner.str(path));
                 break;
             }
         }
@@ -3721,26 +3728,22 @@ impl Interpreter {
             (None, Some(imported_var)) => match static_data_path(imported_var) {
                 Some((data_span, mut all)) if !fields.is_empty() => {
                     all.extend_from_slice(fields);
-                    let plan = self.plan_data(&all, slots)?;
-                    Some(compiled_policy::ImportPlan::Data {
+                    let plan = self.plan_data(&all, interner)?;
+                    Some(Box::new(compiled_policy::ImportPlan::Data {
                         span: data_span.clone(),
-                        all: all.iter().map(|c| Box::<str>::from(*c)).collect(),
+                        all: interner.path(all.iter().copied()),
                         plan,
-                    })
+                    }))
                 }
-                _ => Some(compiled_policy::ImportPlan::Expr(imported_var.clone())),
+                _ => Some(Box::new(compiled_policy::ImportPlan::Expr(
+                    imported_var.clone(),
+                ))),
             },
             _ => None,
         };
-        let slot = slot_of(
-            slots,
-            module_var_path
-                .iter()
-                .map(|c| &**c)
-                .chain(fields.iter().copied()),
-        );
+        let slot = interner.slot(module_var_path.iter().chain(fields).copied());
         Some(compiled_policy::ModuleVarPlan {
-            module_var_path,
+            module_var_path: interner.path(module_var_path.iter().copied()),
             unsafe_var,
             ensure,
             import,
@@ -5450,15 +5453,43 @@ impl Interpreter {
 
 /// Regent patch: the span of the leading `data` and the static components after it, for an import
 /// target such as `data.a.b` or `data.a["b"]`; `None` for anything else (e.g. `input.x`).
-/// Regent patch: the slot of a data path (`SlotValues`), one per distinct path.
-fn slot_of<'a>(
-    slots: &mut BTreeMap<Vec<String>, usize>,
-    path: impl Iterator<Item = &'a str>,
-) -> usize {
-    let next = slots.len();
-    *slots
-        .entry(path.map(String::from).collect())
-        .or_insert(next)
+/// Regent patch: what makes two variable references plan alike: module, name, fields.
+type PlanKey<'a> = (u32, &'a str, &'a [Box<str>]);
+
+/// Regent patch: the strings and paths of the `VarPlan`s of a policy, each kept once; a path's
+/// index is its slot (`SlotValues`), one per distinct path read.
+#[derive(Default)]
+struct PlanInterner {
+    strs: PathSet<Rc<str>>,
+    paths: PathMap<Vec<Rc<str>>, compiled_policy::PlanPath>,
+    slots: PathMap<compiled_policy::PlanPath, usize>,
+}
+
+impl PlanInterner {
+    fn str(&mut self, s: &str) -> Rc<str> {
+        if let Some(existing) = self.strs.get(s) {
+            return existing.clone();
+        }
+        let shared: Rc<str> = s.into();
+        self.strs.insert(shared.clone());
+        shared
+    }
+
+    /// The shared copy of `path`.
+    fn path<'a>(&mut self, path: impl Iterator<Item = &'a str>) -> compiled_policy::PlanPath {
+        let components: Vec<Rc<str>> = path.map(|c| self.str(c)).collect();
+        self.paths
+            .entry(components)
+            .or_insert_with_key(|components| components.as_slice().into())
+            .clone()
+    }
+
+    /// The slot of a data path read.
+    fn slot<'a>(&mut self, path: impl Iterator<Item = &'a str>) -> usize {
+        let path = self.path(path);
+        let next = self.slots.len();
+        *self.slots.entry(path).or_insert(next)
+    }
 }
 
 fn static_data_path(expr: &Expr) -> Option<(&Span, Vec<&str>)> {
