@@ -3497,11 +3497,8 @@ impl Interpreter {
         plan: &compiled_policy::VarPlan,
     ) -> Result<Value> {
         let name = span.source_str();
-        if let Some(v) = self.lookup_local_var(&name) {
-            return Ok(Self::get_value_chained(v, fields));
-        }
-        if name.text() == "input" {
-            return Ok(Self::get_value_chained(self.input.clone(), fields));
+        if let Some(value) = self.lookup_local_or_input(&name, fields) {
+            return Ok(value);
         }
         if self.no_rules_lookup {
             return Err(span.error("undefined var"));
@@ -3751,17 +3748,29 @@ impl Interpreter {
         })
     }
 
-    fn lookup_var(&mut self, span: &Span, fields: &[&str], no_error: bool) -> Result<Value> {
-        let name = span.source_str();
-
+    /// A local variable or argument named `name`, else `input` when that is the name, read at
+    /// `fields` (the first steps of `lookup_var` and `lookup_var_planned`).
+    #[inline]
+    fn lookup_local_or_input(&self, name: &SourceStr, fields: &[&str]) -> Option<Value> {
         // Return local variable/argument.
-        if let Some(v) = self.lookup_local_var(&name) {
-            return Ok(Self::get_value_chained(v, fields));
+        if let Some(v) = self.lookup_local_var(name) {
+            return Some(Self::get_value_chained(v, fields));
         }
 
         // Handle input.
         if name.text() == "input" {
-            return Ok(Self::get_value_chained(self.input.clone(), fields));
+            return Some(Self::get_value_chained(self.input.clone(), fields));
+        }
+        None
+    }
+
+    fn lookup_var(&mut self, span: &Span, fields: &[&str], no_error: bool) -> Result<Value> {
+        let name = span.source_str();
+
+        // Regent patch: locals and `input` in `lookup_local_or_input`, shared with
+        // `lookup_var_planned`.
+        if let Some(value) = self.lookup_local_or_input(&name, fields) {
+            return Ok(value);
         }
 
         // TODO: should we return before checking for input?
