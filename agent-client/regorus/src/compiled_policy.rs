@@ -625,36 +625,17 @@ impl ModuleLookup {
     /// one; such a chain holds no call (its only expressions are the variable and string
     /// literals), so the caller need not walk it further.
     fn record_var_site(&mut self, expr: &Expr) -> bool {
-        let mut fields = Vec::new();
-        let mut node = expr;
-        loop {
-            match node {
-                Expr::Var { span, .. } => {
-                    fields.reverse();
-                    self.var_sites.push(VarSite {
-                        key: Self::expr_key(node),
-                        module: self.gathering_module,
-                        name: span.text().into(),
-                        fields: fields.into(),
-                    });
-                    return true;
-                }
-                Expr::RefDot { refr, field, .. } => {
-                    fields.push(Box::<str>::from(field.0.text()));
-                    node = refr;
-                }
-                Expr::RefBrack { refr, index, .. } => match index.as_ref() {
-                    Expr::String { value, .. } => match value.as_string() {
-                        Ok(s) => {
-                            fields.push(Box::<str>::from(s.as_ref()));
-                            node = refr;
-                        }
-                        Err(_) => return false,
-                    },
-                    _ => return false,
-                },
-                _ => return false,
+        match static_ref_chain(expr) {
+            Some((var @ Expr::Var { span, .. }, fields)) => {
+                self.var_sites.push(VarSite {
+                    key: Self::expr_key(var),
+                    module: self.gathering_module,
+                    name: span.text().into(),
+                    fields: fields.into_iter().map(Box::<str>::from).collect(),
+                });
+                true
             }
+            _ => false,
         }
     }
 

@@ -3487,6 +3487,59 @@ impl Interpreter {
         Ok(self.processed_paths.has_override_ancestor(path))
     }
 
+    /// Regent patch: the rule path of `name` in `module` (`module_var_path` is the package's
+    /// components and the name): for a module of the policy whose package is a plain dotted path,
+    /// its `data.` path (`ModuleInfo::path`, built by the same component formatting) plus the name,
+    /// formatted once instead of component by component.
+    fn module_rule_path(
+        &self,
+        module: &Ref<Module>,
+        module_var_path: &[&str],
+        name: &str,
+    ) -> Result<String> {
+        match self.compiled_policy.module_lookup.module(module) {
+            Some(compiled_policy::ModuleInfo {
+                path: Some(path),
+                package_values: Some(_),
+                ..
+            }) => append_path_component(path, name),
+            _ => {
+                let rule_path_components = core::iter::once("data")
+                    .chain(module_var_path.iter().copied())
+                    .collect::<Vec<_>>();
+                format_string_path(&rule_path_components)
+            }
+        }
+    }
+
+    /// Regent patch: `rule_path` has rules, default rules or an import (else a lookup of it is
+    /// unsafe).
+    fn names_rule_or_import(&self, rule_path: &str) -> bool {
+        self.compiled_policy.rules.contains_key(rule_path)
+            || self.compiled_policy.default_rules.contains_key(rule_path)
+            || self.compiled_policy.imports.contains_key(rule_path)
+    }
+
+    /// Regent patch: the longest of the prefixes `full_path[..end]` for `end` in `ends` (ascending)
+    /// that has rules or default rules.
+    fn longest_rule_prefix<'p>(
+        &self,
+        full_path: &'p str,
+        ends: &[usize],
+    ) -> Result<Option<&'p str>> {
+        for &end in ends.iter().rev() {
+            let Some(prefix_path) = full_path.get(..end) else {
+                bail!("internal error: prefix path out of range");
+            };
+            if self.compiled_policy.rules.contains_key(prefix_path)
+                || self.compiled_policy.default_rules.contains_key(prefix_path)
+            {
+                return Ok(Some(prefix_path));
+            }
+        }
+        Ok(None)
+    }
+
     /// Regent patch: `lookup_var(span, fields, false)` for a reference with a `VarPlan`: the same
     /// steps in the same order, the static ones (paths built and looked up in the rule, default-rule
     /// and import tables) taken from the plan.
@@ -3653,22 +3706,12 @@ impl Interpreter {
             .compiled_policy
             .module_lookup
             .may_name_package(fields.len())
-            .then(|| {
-                core::iter::once("data".to_string())
-                    .chain(fields.iter().map(|field| (*field).to_string()))
-                    .collect()
-            });
+            .then(|| requested_data_path(fields));
         let (full_path, ends) = prefix_paths("data", fields).ok()?;
-        let mut ensure = None;
-        for &end in ends.iter().skip(1).rev() {
-            let prefix_path = full_path.get(..end)?;
-            if self.compiled_policy.rules.contains_key(prefix_path)
-                || self.compiled_policy.default_rules.contains_key(prefix_path)
-            {
-                ensure = Some(interner.str(prefix_path));
-                break;
-            }
-        }
+        let ensure = self
+            .longest_rule_prefix(&full_path, ends.get(1..).unwrap_or_default())
+            .ok()?
+            .map(|path| interner.str(path));
         Some(compiled_policy::DataPlan {
             requested_path,
             ensure,
@@ -3694,33 +3737,13 @@ impl Interpreter {
             .map(String::as_str)
             .chain(core::iter::once(name))
             .collect();
-        let rule_path = match self.compiled_policy.module_lookup.module(module) {
-            Some(compiled_policy::ModuleInfo {
-                path: Some(path),
-                package_values: Some(_),
-                ..
-            }) => append_path_component(path, name).ok()?,
-            _ => {
-                let rule_path_components = core::iter::once("data")
-                    .chain(module_var_path.iter().copied())
-                    .collect::<Vec<_>>();
-                format_string_path(&rule_path_components).ok()?
-            }
-        };
-        let unsafe_var = !self.compiled_policy.rules.contains_key(&rule_path)
-            && !self.compiled_policy.default_rules.contains_key(&rule_path)
-            && !self.compiled_policy.imports.contains_key(&rule_path);
+        let rule_path = self.module_rule_path(module, &module_var_path, name).ok()?;
+        let unsafe_var = !self.names_rule_or_import(&rule_path);
         let (full_path, ends) = prefix_paths(&rule_path, fields).ok()?;
-        let mut ensure = None;
-        for &end in ends.iter().rev() {
-            let path = full_path.get(..end)?;
-            if self.compiled_policy.rules.contains_key(path)
-                || self.compiled_policy.default_rules.contains_key(path)
-            {
-                ensure = Some(interner.str(path));
-                break;
-            }
-        }
+        let ensure = self
+            .longest_rule_prefix(&full_path, &ends)
+            .ok()?
+            .map(|path| interner.str(path));
         let import = match (&ensure, self.compiled_policy.imports.get(&rule_path)) {
             (None, Some(imported_var)) => match static_data_path(imported_var) {
                 Some((data_span, mut all)) if !fields.is_empty() => {
@@ -3805,10 +3828,7 @@ impl Interpreter {
                 .module_lookup
                 .may_name_package(fields.len())
             {
-                let requested_path: Vec<String> = core::iter::once("data".to_string())
-                    .chain(fields.iter().map(|field| (*field).to_string()))
-                    .collect();
-                self.ensure_module_evaluated(&requested_path)?;
+                self.ensure_module_evaluated(&requested_data_path(fields))?;
             } else {
                 self.check_execution_time()?;
             }
@@ -3817,16 +3837,10 @@ impl Interpreter {
             // `format_string_path` and two `Vec`s per prefix) is a prefix of that string.
             let (full_path, ends) = prefix_paths("data", fields)?;
             // `ends` has one end per prefix, the empty one (`data` alone) first.
-            for &end in ends.iter().skip(1).rev() {
-                let Some(prefix_path) = full_path.get(..end) else {
-                    bail!("internal error: prefix path out of range");
-                };
-                if self.compiled_policy.rules.contains_key(prefix_path)
-                    || self.compiled_policy.default_rules.contains_key(prefix_path)
-                {
-                    self.ensure_rule_evaluated(prefix_path)?;
-                    break;
-                }
+            if let Some(prefix_path) =
+                self.longest_rule_prefix(&full_path, ends.get(1..).unwrap_or_default())?
+            {
+                self.ensure_rule_evaluated(prefix_path)?;
             }
 
             Ok(Self::get_value_chained(self.data.clone(), fields))
@@ -3846,28 +3860,10 @@ impl Interpreter {
             }
 
             // Ensure that all the rules having common prefix (name) are evaluated.
-            // Regent patch: for a module of the policy whose package is a plain dotted path, the
-            // rule path is its `data.` path (`ModuleInfo::path`, built by the same component
-            // formatting) plus the name, formatted once instead of component by component.
-            let rule_path = match self.compiled_policy.module_lookup.module(&module) {
-                Some(compiled_policy::ModuleInfo {
-                    path: Some(path),
-                    package_values: Some(_),
-                    ..
-                }) => append_path_component(path, name.text())?,
-                _ => {
-                    let rule_path_components = core::iter::once("data")
-                        .chain(module_var_path.iter().copied())
-                        .collect::<Vec<_>>();
-                    format_string_path(&rule_path_components)?
-                }
-            };
+            // Regent patch: the rule path by `module_rule_path`.
+            let rule_path = self.module_rule_path(&module, &module_var_path, name.text())?;
 
-            if !no_error
-                && !self.compiled_policy.rules.contains_key(&rule_path)
-                && !self.compiled_policy.default_rules.contains_key(&rule_path)
-                && !self.compiled_policy.imports.contains_key(&rule_path)
-            {
+            if !no_error && !self.names_rule_or_import(&rule_path) {
                 bail!(span.error(&format!(
                     "var {} is unsafe (path {:?}, scopes {:?})",
                     name.text(),
@@ -3878,20 +3874,12 @@ impl Interpreter {
 
             // Find the rule to which the var being looked up corresponds to. This is the prefix for
             // which rules exist.
-            let mut found = false;
             // Regent patch: prefixes of one string, as above.
             let (full_path, ends) = prefix_paths(&rule_path, fields)?;
-            for &end in ends.iter().rev() {
-                let Some(path) = full_path.get(..end) else {
-                    bail!("internal error: prefix path out of range");
-                };
-                if self.compiled_policy.rules.contains_key(path)
-                    || self.compiled_policy.default_rules.contains_key(path)
-                {
-                    self.ensure_rule_evaluated(path)?;
-                    found = true;
-                    break;
-                }
+            let prefix_path = self.longest_rule_prefix(&full_path, &ends)?;
+            let found = prefix_path.is_some();
+            if let Some(path) = prefix_path {
+                self.ensure_rule_evaluated(path)?;
             }
 
             if !found {
@@ -5501,30 +5489,16 @@ impl PlanInterner {
     }
 }
 
+/// `["data", fields...]`, the path `ensure_module_evaluated` takes for a `data.` lookup.
+fn requested_data_path(fields: &[&str]) -> Vec<String> {
+    core::iter::once("data".to_string())
+        .chain(fields.iter().map(|field| (*field).to_string()))
+        .collect()
+}
+
 fn static_data_path(expr: &Expr) -> Option<(&Span, Vec<&str>)> {
-    let mut components = Vec::new();
-    let mut expr = expr;
-    loop {
-        match expr {
-            Expr::Var { span, .. } => {
-                if span.text() != "data" {
-                    return None;
-                }
-                components.reverse();
-                return Some((span, components));
-            }
-            Expr::RefDot { refr, field, .. } => {
-                components.push(field.0.text());
-                expr = refr.as_ref();
-            }
-            Expr::RefBrack { refr, index, .. } => match index.as_ref() {
-                Expr::String { value, .. } => {
-                    components.push(value.as_string().ok()?.as_ref());
-                    expr = refr.as_ref();
-                }
-                _ => return None,
-            },
-            _ => return None,
-        }
+    match static_ref_chain(expr)? {
+        (Expr::Var { span, .. }, components) if span.text() == "data" => Some((span, components)),
+        _ => None,
     }
 }

@@ -291,6 +291,34 @@ pub fn get_root_var(mut expr: &Expr) -> Result<SourceStr> {
     }
 }
 
+/// Regent patch: the variable at the root of `name.f1["f2"]...` (or of `name` alone) and the
+/// components after it, when every component is static (`.field` or `["string"]`, as
+/// `Interpreter::eval_chained_ref_dot_or_brack` collects them); `None` for any other expression.
+pub(crate) fn static_ref_chain(expr: &Expr) -> Option<(&Expr, Vec<&str>)> {
+    let mut components = Vec::new();
+    let mut node = expr;
+    loop {
+        match node {
+            Expr::Var { .. } => {
+                components.reverse();
+                return Some((node, components));
+            }
+            Expr::RefDot { refr, field, .. } => {
+                components.push(field.0.text());
+                node = refr.as_ref();
+            }
+            Expr::RefBrack { refr, index, .. } => match index.as_ref() {
+                Expr::String { value, .. } => {
+                    components.push(value.as_string().ok()?.as_ref());
+                    node = refr.as_ref();
+                }
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{append_path_component, format_string_path, prefix_paths, PathHasher};

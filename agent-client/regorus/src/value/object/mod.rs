@@ -79,7 +79,8 @@ const SMALL_OBJECT: usize = 16;
 #[inline]
 fn is_str_key(key: &Value, s: &str) -> bool {
     match key {
-        Value::String(k) => k.len() == s.len() && k.as_bytes() == s.as_bytes(),
+        // `str` equality compares the lengths first.
+        Value::String(k) => **k == *s,
         _ => false,
     }
 }
