@@ -732,6 +732,36 @@ fn set_append_drains_other() {
     assert!(b.is_empty());
 }
 
+/// Regent patch: `append` inserts a few elements one by one and merges larger sets in bulk; both
+/// give the union and drain `other`, with and without overlap, whichever side is larger.
+#[test]
+fn set_append_is_the_union_whatever_the_sizes() {
+    for &(n, m, overlap) in &[
+        (0_u64, 0_u64, 0_u64),
+        (0, 5, 0),
+        (5, 0, 0),
+        (1, 1, 1),
+        (1, 1, 0),
+        (100, 1, 0),
+        (100, 8, 4),
+        (100, 25, 10),
+        (100, 26, 10),
+        (10, 9, 3),
+        (10, 40, 5),
+        (3, 100, 2),
+    ] {
+        let a_range = 0..n;
+        let b_range = n.saturating_sub(overlap)..n.saturating_sub(overlap).saturating_add(m);
+        let mut a: Set = a_range.clone().map(val).collect();
+        let mut b: Set = b_range.clone().map(val).collect();
+        let expected: BTreeSet<Value> = a_range.chain(b_range).map(val).collect();
+        a.append(&mut b);
+        assert!(b.is_empty(), "({n}, {m}, {overlap}): other drained");
+        assert_eq!(a.len(), expected.len(), "({n}, {m}, {overlap})");
+        assert!(a.iter().eq(expected.iter()), "({n}, {m}, {overlap})");
+    }
+}
+
 #[test]
 fn set_value_cow_make_mut_isolates_clones() {
     let a = Value::new_set();
