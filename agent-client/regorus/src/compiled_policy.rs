@@ -234,6 +234,21 @@ pub(crate) struct ModuleLookup {
     context_paths_checked: BTreeSet<(usize, usize)>,
     /// The module whose rules `gather_calls_in_rule` is walking (build time only).
     gathering_module: u32,
+    /// Address of a rule head's ref (and, for a `p[k]` head, of `p`) -> its static paths, when
+    /// the ref is a plain `a.b.c` chain and its module's package is one (see `RuleRefPaths`).
+    rule_refs: crate::PathMap<usize, RuleRefPaths>,
+}
+
+/// Regent patch: the paths of a rule head's ref computed once per policy — what
+/// `Interpreter::eval_rule_ref` returns for it (one `Value::String` per component) and the same
+/// after its package's components (the path of the rule's value in `data`). The interpreter built
+/// both per definition evaluated: a `String` value per component and two vectors.
+#[derive(Debug)]
+pub(crate) struct RuleRefPaths {
+    /// Address of the module whose package `full` starts with.
+    module: usize,
+    pub(crate) comps: Rc<[Value]>,
+    pub(crate) full: Rc<[Value]>,
 }
 
 /// Regent patch: a call in a module's rules.
@@ -418,10 +433,65 @@ impl ModuleLookup {
                         .insert((Self::module_key(module), Self::rule_key(rule)));
                 }
                 lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
+                if let Some(package) = lookup
+                    .by_module
+                    .get(&Self::module_key(module))
+                    .and_then(|info| info.package_values.clone())
+                {
+                    lookup.record_rule_refs(module, &package, rule, &mut interned);
+                }
                 lookup.gather_calls_in_rule(rule);
             }
         }
         lookup
+    }
+
+    /// Regent patch: `rule_refs` for the head of `rule` (a value or set rule; functions and
+    /// defaults take other paths), in a module whose package components are `package`.
+    fn record_rule_refs(
+        &mut self,
+        module: &Ref<Module>,
+        package: &[Value],
+        rule: &Rule,
+        interned: &mut BTreeMap<alloc::string::String, Value>,
+    ) {
+        let refr = match rule {
+            Rule::Spec {
+                head: RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. },
+                ..
+            } => refr,
+            _ => return,
+        };
+        let mut head_refs = vec![refr];
+        if let Expr::RefBrack { refr: inner, .. } = refr.as_ref() {
+            head_refs.push(inner);
+        }
+        for head_ref in head_refs {
+            let Some(comps) = dotted_ref_values(head_ref, interned) else {
+                continue;
+            };
+            let mut full = Vec::with_capacity(package.len().saturating_add(comps.len()));
+            full.extend_from_slice(package);
+            full.extend_from_slice(&comps);
+            self.rule_refs
+                .entry(Self::expr_key(head_ref))
+                .or_insert_with(|| RuleRefPaths {
+                    module: Self::module_key(module),
+                    comps: comps.into(),
+                    full: full.into(),
+                });
+        }
+    }
+
+    /// Regent patch: the static paths of a rule head's ref (`rule_refs`).
+    pub(crate) fn rule_ref(&self, refr: &Expr) -> Option<&RuleRefPaths> {
+        self.rule_refs.get(&Self::expr_key(refr))
+    }
+
+    /// Regent patch: `rule_ref`, if its full path starts with the package of `module`.
+    pub(crate) fn rule_ref_in(&self, module: &Ref<Module>, refr: &Expr) -> Option<&RuleRefPaths> {
+        self.rule_ref(refr)
+            .filter(|paths| paths.module == Self::module_key(module))
     }
 
     fn gather_calls_in_rule(&mut self, rule: &Rule) {

@@ -229,7 +229,11 @@ impl Default for Context {
             results: QueryResults::default(),
             is_compr: false,
             rule_ref: None,
-            rule_value: Value::new_object(),
+            // Regent patch: only a rule's context (`head_context`, with `rule_ref`) collects
+            // into `rule_value`, an object it creates; any other context only compares it with
+            // `Undefined`, so it holds a value that needs no allocation. Upstream allocated an
+            // empty object for every context.
+            rule_value: Value::Null,
             is_set: false,
             is_old_style_set: false,
             output_constness_determined: false,
@@ -1802,6 +1806,10 @@ impl Interpreter {
 
     fn eval_rule_ref(&mut self, rule_refr: &ExprRef) -> Result<Vec<Value>> {
         self.check_execution_time()?;
+        // Regent patch: a rule head's plain `a.b.c` ref has its components computed once.
+        if let Some(paths) = self.compiled_policy.module_lookup.rule_ref(rule_refr) {
+            return Ok(paths.comps.to_vec());
+        }
         // Regent patch: sized by the ref's depth (upstream grew it one push at a time).
         let mut depth = 1_usize;
         let mut inner = rule_refr;
@@ -1873,13 +1881,23 @@ impl Interpreter {
             if idx == len.saturating_sub(1) {
                 // last key.
                 if is_set {
-                    let set = obj
+                    let existing = obj
                         .as_object_mut()
                         .map_err(|_| anyhow!(span.error("previous value is not an object")))?
-                        .get_or_insert_with(p, Value::new_set)
-                        .as_set_mut()
-                        .map_err(|_| anyhow!(span.error("previous value is not a set")))?;
-                    set.append(value.as_set_mut()?);
+                        .get_or_insert_with(p, Value::new_set);
+                    // Regent patch: `Undefined` asks only that the set exist (a set rule's
+                    // definition that added nothing); it is checked without `as_set_mut`, which
+                    // copies a set shared with another value. Upstream passed a new empty set.
+                    if value == Value::Undefined {
+                        existing
+                            .as_set()
+                            .map_err(|_| anyhow!(span.error("previous value is not a set")))?;
+                    } else {
+                        let set = existing
+                            .as_set_mut()
+                            .map_err(|_| anyhow!(span.error("previous value is not a set")))?;
+                        set.append(value.as_set_mut()?);
+                    }
                 } else {
                     let obj = obj
                         .as_object_mut()
@@ -4056,6 +4074,7 @@ impl Interpreter {
                         output_expr,
                         value,
                         rule_ref: Some(refr.clone()),
+                        rule_value: Value::new_object(),
                         ..Context::default()
                     },
                     refr,
@@ -4068,6 +4087,7 @@ impl Interpreter {
                         output_expr: key.clone(),
                         value: Value::new_set(),
                         rule_ref: Some(refr.clone()),
+                        rule_value: Value::new_object(),
                         is_set: true,
                         is_old_style_set,
                         ..Context::default()
@@ -4142,9 +4162,16 @@ impl Interpreter {
         // keys/members. Bodies introduced by `else`, however, are mutually
         // exclusive even for partial rules and must short-circuit.
         let is_partial = ctx.is_set || ctx.key_expr.is_some();
-        let result = if bodies.is_empty() {
-            self.contexts.push(ctx.clone());
-            self.eval_output_expr()
+        // Regent patch: a rule with one body (or none) moves its context onto the stack. Upstream
+        // pushed a clone, so the context's collections were shared with `ctx` and copied by the
+        // first write (`Rc::make_mut`). A later body still starts from a clone of `ctx`.
+        let result = if bodies.len() <= 1 {
+            // With one body the loop below returns the query's result, partial rule or not.
+            self.contexts.push(ctx);
+            match bodies.first() {
+                None => self.eval_output_expr(),
+                Some(body) => self.eval_query(&body.query),
+            }
         } else {
             let mut result = Ok(true);
             let mut any_success = false;
@@ -4678,14 +4705,29 @@ impl Interpreter {
                             None => self.eval_rule_ref(&module.package.refr)?.into(),
                         };
 
+                        // Regent patch: the rule's full path when its ref is static (computed
+                        // once per policy); otherwise built per definition, as upstream did.
+                        let static_paths = self
+                            .compiled_policy
+                            .module_lookup
+                            .rule_ref_in(module, refr)
+                            .map(|paths| (paths.comps.clone(), paths.full.clone()));
                         if value != Value::Undefined {
                             for (path, value_in_map) in value.as_object()? {
                                 let path = path.as_array()?;
-                                let mut full_path = Vec::with_capacity(
-                                    package_components.len().saturating_add(path.len()),
-                                );
-                                full_path.extend_from_slice(&package_components);
-                                full_path.extend(path.iter().cloned());
+                                let full_path: Rc<[Value]> = match &static_paths {
+                                    Some((comps, full)) if path.iter().eq(comps.iter()) => {
+                                        full.clone()
+                                    }
+                                    _ => {
+                                        let mut full_path = Vec::with_capacity(
+                                            package_components.len().saturating_add(path.len()),
+                                        );
+                                        full_path.extend_from_slice(&package_components);
+                                        full_path.extend(path.iter().cloned());
+                                        full_path.into()
+                                    }
+                                };
                                 self.check_rule_path(refr, &full_path, value_in_map, is_set)?;
                                 self.update_rule_value(
                                     span,
@@ -4695,10 +4737,13 @@ impl Interpreter {
                                 )?;
                             }
                         } else if is_set {
-                            if let Ok(comps) = self.eval_rule_ref(refr) {
+                            if let Some((_, full)) = &static_paths {
+                                self.check_execution_time()?;
+                                self.update_rule_value(span, full, Value::Undefined, true)?;
+                            } else if let Ok(comps) = self.eval_rule_ref(refr) {
                                 let mut full_path = package_components.to_vec();
                                 full_path.extend(comps);
-                                self.update_rule_value(span, &full_path, Value::new_set(), true)?;
+                                self.update_rule_value(span, &full_path, Value::Undefined, true)?;
                             }
                         } else if is_object {
                             // Fetch the rule, ignoring the key.

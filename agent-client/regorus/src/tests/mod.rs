@@ -6,4 +6,5 @@ pub mod interpreter;
 mod regent_round2;
 mod regent_round3;
 mod regent_round4;
+mod regent_round5;
 mod scheduler;
