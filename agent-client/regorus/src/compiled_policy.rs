@@ -15,7 +15,7 @@ use crate::scheduler::*;
 use crate::utils::*;
 use crate::*;
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use anyhow::Result;
 
 #[cfg(feature = "azure_policy")]
@@ -216,12 +216,12 @@ pub(crate) struct TargetInfo {
 #[derive(Debug, Default)]
 pub(crate) struct ModuleLookup {
     /// Module address -> what is known about the first module at that address.
-    by_module: BTreeMap<usize, ModuleInfo>,
+    by_module: crate::PathMap<usize, ModuleInfo>,
     /// Rule address -> index of the first module whose policy contains the rule.
-    by_rule: BTreeMap<usize, u32>,
+    by_rule: crate::PathMap<usize, u32>,
     /// Address of the `fcn` expression of a call -> `get_path_string(fcn, None)`, for the calls
     /// found in the modules' rules (a call not found here is resolved as before).
-    call_paths: BTreeMap<usize, Rc<str>>,
+    call_paths: crate::PathMap<usize, Rc<str>>,
     /// The most components a module's package has (`usize::MAX` if a package's components are
     /// unknown; 0 before any module is known): see `may_name_package`.
     max_package_len: usize,
@@ -231,7 +231,7 @@ pub(crate) struct ModuleLookup {
     var_sites: Vec<VarSite>,
     /// (module, rule) address pairs whose rule-context path (the package's components, then the
     /// head's, as `Interpreter::make_rule_context` builds them) was built without error.
-    context_paths_checked: BTreeSet<(usize, usize)>,
+    context_paths_checked: crate::PathSet<(usize, usize)>,
     /// The module whose rules `gather_calls_in_rule` is walking (build time only).
     gathering_module: u32,
     /// Address of a rule head's ref (and, for a `p[k]` head, of `p`) -> its static paths, when
@@ -742,11 +742,11 @@ pub(crate) struct CompiledPolicyData {
     /// Regent patch: call site (`ModuleLookup::call_key`) -> what it resolves to; emptied whenever
     /// the modules change, filled by `Interpreter::resolve_call_targets` once the function, rule
     /// and import tables of those modules exist. A call site not found here is resolved as before.
-    pub(crate) call_targets: Rc<BTreeMap<usize, CallTarget>>,
+    pub(crate) call_targets: Rc<crate::PathMap<usize, CallTarget>>,
     /// Regent patch: call site (`ModuleLookup::call_key`) -> `get_extra_arg` of the call in its
     /// module (static: the function table and the arities of built-ins); same lifetime as
     /// `call_targets`.
-    pub(crate) call_extra_args: Rc<BTreeMap<usize, Option<Ref<Expr>>>>,
+    pub(crate) call_extra_args: Rc<crate::PathMap<usize, Option<Ref<Expr>>>>,
     /// Regent patch: variable reference (`ModuleLookup::var_key`) -> its `VarPlan`; same lifetime
     /// as `call_targets`, filled by `Interpreter::resolve_var_plans`.
     pub(crate) var_plans: Rc<PathMap<usize, Rc<VarPlan>>>,

@@ -55,7 +55,7 @@ type State = (
     Value,
     Value,
     Value,
-    BTreeSet<Ref<Rule>>,
+    PathSet<usize>,
     ProcessedPaths,
     BTreeMap<String, FunctionModifier>,
     RuleValues,
@@ -99,7 +99,9 @@ enum RuleValueMerge {
     Strict,
 }
 
-type RuleValues = BTreeMap<Vec<Value>, (Value, Ref<Expr>)>;
+/// Regent patch: keyed by a shared path (a rule head's static full path is the `Rc` of its
+/// `RuleRefPaths`), so recording a rule's value does not copy its path; upstream keyed by `Vec`.
+type RuleValues = BTreeMap<Rc<[Value]>, (Value, Ref<Expr>)>;
 
 #[derive(Debug)]
 pub struct Interpreter {
@@ -135,7 +137,10 @@ pub struct Interpreter {
     loop_var_values: ExprLookup,
     contexts: Vec<Context>,
 
-    processed: BTreeSet<Ref<Rule>>,
+    /// The rules evaluated (merged into `data`) in this evaluation, by address (`rule_key`).
+    /// Regent patch: a hash set of addresses; upstream kept a `BTreeSet` of the rules' shared
+    /// references, so every insertion also took a reference count.
+    processed: PathSet<usize>,
     processed_paths: ProcessedPaths,
     rule_values: RuleValues,
     active_rules: Vec<Ref<Rule>>,
@@ -146,12 +151,56 @@ pub struct Interpreter {
     // (`print`, `trace`, extension calls) so far, which tells whether an outcome may be recorded.
     call_memo: CallMemo,
     slot_values: SlotValues,
+    /// Regent patch: empty scope stacks kept for the next rule or function entered (see
+    /// `enter_scopes`).
+    scope_stacks: Vec<Vec<Scope>>,
     side_effects: u64,
 }
 
 impl Default for Interpreter {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Regent patch: the key of a rule in `Interpreter::processed`: its address, stable while the
+/// compiled policy that owns the rule exists (it outlives every evaluation).
+fn rule_key(rule: &Ref<Rule>) -> usize {
+    core::ptr::from_ref::<Rule>(rule.as_ref()).addr()
+}
+
+/// Regent patch: the field names of an `a.b["c"]` chain as `eval_chained_ref_dot_or_brack`
+/// collects them (innermost last), in place up to eight fields and in a `Vec` beyond; upstream
+/// collected them in a `Vec`, one allocation per chain evaluated.
+#[derive(Default)]
+struct RefFields<'a> {
+    inline: [&'a str; 8],
+    len: usize,
+    spilled: Vec<&'a str>,
+}
+
+impl<'a> RefFields<'a> {
+    fn push(&mut self, field: &'a str) {
+        if self.spilled.is_empty() {
+            if let Some(slot) = self.inline.get_mut(self.len) {
+                *slot = field;
+                self.len = self.len.saturating_add(1);
+                return;
+            }
+            self.spilled.extend_from_slice(&self.inline);
+        }
+        self.spilled.push(field);
+    }
+
+    /// The fields in reading order (outermost first).
+    fn reversed(&mut self) -> &[&'a str] {
+        let fields: &mut [&'a str] = if self.spilled.is_empty() {
+            self.inline.get_mut(..self.len).unwrap_or_default()
+        } else {
+            &mut self.spilled
+        };
+        fields.reverse();
+        fields
     }
 }
 
@@ -179,7 +228,7 @@ impl Clone for Interpreter {
 
             // The following fields always get cleared during an evaluation.
             // Hence, they need not be copied.
-            processed: BTreeSet::default(),
+            processed: PathSet::default(),
             processed_paths: ProcessedPaths::default(),
             loop_var_values: ExprLookup::new(),
             scopes: Vec::default(),
@@ -188,6 +237,7 @@ impl Clone for Interpreter {
             builtins_cache: BTreeMap::default(),
             call_memo: BTreeMap::default(),
             slot_values: SlotValues::default(),
+            scope_stacks: Vec::new(),
             side_effects: 0,
             active_rules: Vec::default(),
             contexts: Vec::default(),
@@ -268,13 +318,14 @@ impl Interpreter {
             contexts: Vec::default(),
             loop_var_values: Lookup::default(),
 
-            processed: BTreeSet::default(),
+            processed: PathSet::default(),
             processed_paths: ProcessedPaths::default(),
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
             call_memo: BTreeMap::default(),
             slot_values: SlotValues::default(),
+            scope_stacks: Vec::new(),
             side_effects: 0,
             no_rules_lookup: false,
             traces: None,
@@ -310,13 +361,14 @@ impl Interpreter {
             contexts: Vec::default(),
             loop_var_values: Lookup::default(),
 
-            processed: BTreeSet::default(),
+            processed: PathSet::default(),
             processed_paths: ProcessedPaths::default(),
             rule_values: BTreeMap::default(),
             active_rules: Vec::default(),
             builtins_cache: BTreeMap::default(),
             call_memo: BTreeMap::default(),
             slot_values: SlotValues::default(),
+            scope_stacks: Vec::new(),
             side_effects: 0,
             no_rules_lookup: false,
             traces: None,
@@ -610,46 +662,64 @@ impl Interpreter {
         Ok(Value::Undefined)
     }
 
+    /// Regent patch: set the caller's scope stack aside for a rule or function being entered and
+    /// give it an empty one that keeps the capacity of an earlier stack (`scope_stacks`); upstream
+    /// left a new `Vec`, which allocated on the callee's first scope. Returns the caller's stack for
+    /// `leave_scopes`.
+    fn enter_scopes(&mut self) -> Vec<Scope> {
+        let empty = self.scope_stacks.pop().unwrap_or_default();
+        core::mem::replace(&mut self.scopes, empty)
+    }
+
+    /// Regent patch: restore the caller's scope stack set aside by `enter_scopes`, keeping the
+    /// callee's (emptied) for the next entry.
+    fn leave_scopes(&mut self, caller: Vec<Scope>) {
+        let mut finished = core::mem::replace(&mut self.scopes, caller);
+        finished.clear();
+        self.scope_stacks.push(finished);
+    }
+
     fn eval_chained_ref_dot_or_brack(&mut self, mut expr: &ExprRef) -> Result<Value> {
         // Collect a chaing of '.field' or '["field"]'
-        let mut path = vec![];
+        // Regent patch: in place for up to eight fields (no allocation).
+        let mut fields = RefFields::default();
         loop {
             if let Some(v) = self.get_loop_var_value(expr)? {
-                path.reverse();
-                return Ok(Self::get_value_chained(v.clone(), &path[..]));
+                let path = fields.reversed();
+                return Ok(Self::get_value_chained(v.clone(), path));
             }
             match expr.as_ref() {
                 // Stop path collection upon encountering the leading variable.
                 Expr::Var { span, .. } => {
-                    path.reverse();
+                    let path = fields.reversed();
                     // Regent patch: a reference with a plan (see `VarPlan`) skips the static
                     // steps of `lookup_var`.
                     let plans = self.compiled_policy.var_plans.clone();
                     if let Some(plan) = plans.get(&compiled_policy::ModuleLookup::var_key(expr)) {
                         if plan.module == self.current_module_index
                             && plan.fields.len() == path.len()
-                            && plan.fields.iter().zip(&path).all(|(a, b)| &**a == *b)
+                            && plan.fields.iter().zip(path).all(|(a, b)| &**a == *b)
                         {
-                            return self.lookup_var_planned(span, &path, plan);
+                            return self.lookup_var_planned(span, path, plan);
                         }
                     }
-                    return self.lookup_var(span, &path[..], false);
+                    return self.lookup_var(span, path, false);
                 }
                 // Accumulate chained . field accesses.
                 Expr::RefDot { refr, field, .. } => {
                     expr = refr;
-                    path.push(field.0.text());
+                    fields.push(field.0.text());
                 }
                 Expr::RefBrack { refr, index, .. } => match index.as_ref() {
                     // refr["field"] is the same as refr.field
                     Expr::String { value, .. } => {
                         expr = refr;
-                        path.push(value.as_string()?.as_ref());
+                        fields.push(value.as_string()?.as_ref());
                     }
                     // Handle other forms of refr.
                     // Note, we have the choice to evaluate a non-string index
                     _ => {
-                        path.reverse();
+                        let path = fields.reversed();
 
                         let index = self.eval_expr(index)?;
 
@@ -664,7 +734,7 @@ impl Interpreter {
                                     if let Ok(ref_path) = format_string_path(&ref_component_refs) {
                                         let mut rule_path =
                                             append_path_value_component(&ref_path, &index)?;
-                                        for component in &path {
+                                        for component in path {
                                             rule_path =
                                                 append_path_component(&rule_path, component)?;
                                         }
@@ -675,7 +745,7 @@ impl Interpreter {
                                                 &ref_path,
                                                 &index.to_string(),
                                             )?;
-                                            for component in &path {
+                                            for component in path {
                                                 string_path =
                                                     append_path_component(&string_path, component)?;
                                             }
@@ -723,12 +793,12 @@ impl Interpreter {
                             let index = index.to_string();
                             v = obj[index].clone();
                         }
-                        return Ok(Self::get_value_chained(v, &path[..]));
+                        return Ok(Self::get_value_chained(v, path));
                     }
                 },
                 _ => {
-                    path.reverse();
-                    return Ok(Self::get_value_chained(self.eval_expr(expr)?, &path[..]));
+                    let path = fields.reversed();
+                    return Ok(Self::get_value_chained(self.eval_expr(expr)?, path));
                 }
             }
         }
@@ -1342,7 +1412,7 @@ impl Interpreter {
             if rule_components.starts_with(overridden_path) {
                 for rule in rules {
                     self.check_execution_time()?;
-                    self.processed.insert(rule.clone());
+                    self.processed.insert(rule_key(rule));
                     self.memory_check()?;
                 }
             }
@@ -1358,7 +1428,7 @@ impl Interpreter {
             if rule_components.starts_with(overridden_path) {
                 for (rule, _) in rules {
                     self.check_execution_time()?;
-                    self.processed.insert(rule.clone());
+                    self.processed.insert(rule_key(rule));
                     self.memory_check()?;
                 }
             }
@@ -2650,8 +2720,8 @@ impl Interpreter {
     pub(crate) fn resolve_call_targets(&mut self) {
         let lookup = self.compiled_policy.module_lookup.clone();
         let modules = self.compiled_policy.modules.clone();
-        let mut targets = BTreeMap::new();
-        let mut extra_args = BTreeMap::new();
+        let mut targets = PathMap::default();
+        let mut extra_args = PathMap::default();
         for site in lookup.call_sites() {
             let fcn = &site.fcn;
             let Some(module) = usize::try_from(site.module)
@@ -3094,7 +3164,7 @@ impl Interpreter {
 
             // Back up local variables of current function and empty
             // the local variables of callee function.
-            let scopes = core::mem::take(&mut self.scopes);
+            let scopes = self.enter_scopes();
 
             // Set the arguments scope.
             let args_scope = Scope::new();
@@ -3136,7 +3206,7 @@ impl Interpreter {
                 };
 
                 if !binding_success {
-                    self.scopes = scopes;
+                    self.leave_scopes(scopes);
                     continue 'outer;
                 }
             }
@@ -3158,7 +3228,7 @@ impl Interpreter {
                     // the error is swallowed below in non-strict mode.
                     self.set_current_module(prev_module)?;
                     errors.push(e);
-                    self.scopes = scopes;
+                    self.leave_scopes(scopes);
                     continue;
                 }
             };
@@ -3191,7 +3261,7 @@ impl Interpreter {
             };
 
             // Restore local variables for current context.
-            self.scopes = scopes;
+            self.leave_scopes(scopes);
 
             if result != Value::Undefined {
                 results.push(result);
@@ -3393,7 +3463,7 @@ impl Interpreter {
                         && module
                             .policy
                             .iter()
-                            .all(|rule| self.processed.contains(rule))
+                            .all(|rule| self.processed.contains(&rule_key(rule)))
                         && self.is_processed(&module_value_components)?)
                 {
                     continue;
@@ -3405,7 +3475,7 @@ impl Interpreter {
                 }
 
                 for rule in &module.policy {
-                    if !self.processed.contains(rule) {
+                    if !self.processed.contains(&rule_key(rule)) {
                         self.eval_rule(&module, rule)?;
                     }
                 }
@@ -3413,7 +3483,7 @@ impl Interpreter {
                 let prev_module = self.set_current_module(Some(module.clone()))?;
                 let default_result = (|| -> Result<()> {
                     for rule in &module.policy {
-                        if !self.processed.contains(rule) {
+                        if !self.processed.contains(&rule_key(rule)) {
                             if let Rule::Default { refr, args, .. } = rule.as_ref() {
                                 if args.is_empty() {
                                     let refr = match refr.as_ref() {
@@ -3454,7 +3524,7 @@ impl Interpreter {
         if let Some(rules) = compiled_policy.rules.get(path) {
             matched = true;
             for r in rules {
-                if !self.processed.contains(r) {
+                if !self.processed.contains(&rule_key(r)) {
                     let module = self.get_rule_module(r)?;
                     self.eval_rule(&module, r)?;
                 }
@@ -3465,7 +3535,7 @@ impl Interpreter {
         if let Some(rules) = compiled_policy.default_rules.get(path) {
             matched = true;
             for (r, _) in rules {
-                if !self.processed.contains(r) {
+                if !self.processed.contains(&rule_key(r)) {
                     let module = self.get_rule_module(r)?;
                     let prev_module = self.set_current_module(Some(module))?;
                     self.eval_default_rule(r)?;
@@ -4480,7 +4550,7 @@ impl Interpreter {
     pub fn eval_default_rule(&mut self, rule: &Ref<Rule>) -> Result<()> {
         self.check_execution_time()?;
         // Skip reprocessing rule.
-        if self.processed.contains(rule) {
+        if self.processed.contains(&rule_key(rule)) {
             return Ok(());
         }
 
@@ -4543,7 +4613,7 @@ impl Interpreter {
             };
 
             self.scopes = scopes;
-            self.processed.insert(rule.clone());
+            self.processed.insert(rule_key(rule));
         }
 
         Ok(())
@@ -4629,10 +4699,12 @@ impl Interpreter {
     fn check_rule_path(
         &mut self,
         refr: &ExprRef,
-        path: &[Value],
+        path: &Rc<[Value]>,
         value: &Value,
         is_set: bool,
     ) -> Result<()> {
+        let shared = path;
+        let path: &[Value] = path;
         // Regent patch: the range is bounded by the borrowed path (upstream copied it).
         let range = self
             .rule_values
@@ -4642,7 +4714,7 @@ impl Interpreter {
         let mut conflict = None;
         for (k, (v, r)) in range.rev() {
             if path.starts_with(k) {
-                if k == path && (is_set || v == value) {
+                if **k == *path && (is_set || v == value) {
                     // rule evaluated to same value again.
                 } else {
                     conflict = Some((v, r));
@@ -4666,7 +4738,7 @@ impl Interpreter {
             )));
         }
         self.rule_values
-            .insert(path.to_vec(), (value.clone(), refr.clone()));
+            .insert(shared.clone(), (value.clone(), refr.clone()));
 
         Ok(())
     }
@@ -4760,7 +4832,7 @@ impl Interpreter {
                                 }
                             }
                         }
-                        self.processed.insert(rule.clone());
+                        self.processed.insert(rule_key(rule));
                     }
                     RuleHead::Func {
                         refr, args, assign, ..
@@ -4815,7 +4887,7 @@ impl Interpreter {
         self.current_module_index = self.find_module_index(module);
 
         // Skip reprocessing rule
-        if self.processed.contains(rule) {
+        if self.processed.contains(&rule_key(rule)) {
             return Ok(());
         }
 
@@ -4849,13 +4921,13 @@ impl Interpreter {
 
         // Back up local variables of current function and empty
         // the local variables of callee function.
-        let scopes = core::mem::take(&mut self.scopes);
+        let scopes = self.enter_scopes();
         let prev_module = self.set_current_module(Some(module.clone()))?;
 
         let res = self.eval_rule_impl(module, rule);
 
         self.set_current_module(prev_module)?;
-        self.scopes = scopes;
+        self.leave_scopes(scopes);
         match self.active_rules.pop() {
             Some(ref r) if r == rule => res,
             _ => bail!("internal error: current rule not active"),

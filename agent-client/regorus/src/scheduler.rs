@@ -258,7 +258,7 @@ impl Analyzer {
             packages: BTreeMap::new(),
             schedule_table: Lookup::new(),
             scopes: vec![],
-            functions: FunctionTable::new(),
+            functions: FunctionTable::default(),
             current_module_path: String::default(),
             current_module_index: 0,
         }

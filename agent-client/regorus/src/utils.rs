@@ -16,8 +16,6 @@ use crate::lexer::SourceStr;
 use crate::parser::Parser;
 use crate::*;
 
-use alloc::collections::BTreeMap;
-
 use anyhow::{bail, Result};
 #[derive(Clone, Debug)]
 pub(crate) enum PathComponent {
@@ -191,7 +189,7 @@ pub fn get_path_string(refr: &Expr, document: Option<&str>) -> Result<String> {
     Ok(path)
 }
 
-pub type FunctionTable = BTreeMap<String, (Vec<Ref<Rule>>, u8, Ref<Module>)>;
+pub type FunctionTable = crate::PathMap<String, (Vec<Ref<Rule>>, u8, Ref<Module>)>;
 
 /// Regent patch: the arity `get_extra_arg` compares a call's parameters with (`None`: no
 /// function or built-in of that name), split out so that it can be computed once per call site.
@@ -247,7 +245,7 @@ pub fn get_extra_arg(
 }
 
 pub fn gather_functions(modules: &[Ref<Module>]) -> Result<FunctionTable> {
-    let mut table = FunctionTable::new();
+    let mut table = FunctionTable::default();
 
     for module in modules {
         let module_path = get_path_string(&module.package.refr, Some("data"))?;

@@ -1,7 +1,8 @@
 // Regent patch tests (round 5): a rule head's static paths computed once per policy (`RuleRefPaths`),
 // a set rule's definition that adds nothing only checked against `data`, a rule's context moved
-// onto the stack when it has one body, and the empty `rule_value` of a context that is not a rule's.
-// `Set::append`'s own test is in `value/tests.rs`.
+// onto the stack when it has one body, the empty `rule_value` of a context that is not a rule's,
+// the scope stacks kept for reuse, and field chains collected in place. `Set::append`'s own test
+// is in `value/tests.rs`.
 
 // Test code: assertions are the point.
 #![allow(clippy::panic_in_result_fn, clippy::indexing_slicing, clippy::panic)]
@@ -141,5 +142,89 @@ fn a_set_rule_that_adds_nothing_is_an_empty_set_and_leaves_data_alone() -> Resul
     plain.set_input(Value::from_json_str(CASES[1].0)?);
     let empty = plain.eval_rule("data.r5.heads.none".to_string())?;
     assert_eq!(empty, Value::new_set());
+    Ok(())
+}
+
+const SCOPES: &str = r#"
+package r5.scopes
+import rego.v1
+
+# Variables of the same names at several depths: a rule, the functions it calls (one calling
+# another), a comprehension calling a function.
+f(x) := y if {
+	y := x + 1
+	z := g(y)
+	z > 0
+}
+
+g(x) := y if y := x * 2
+
+h(xs) := [v | some v in xs; w := f(v); w > 2]
+
+r := [x, y, h(input.xs)] if {
+	x := f(1)
+	y := g(x)
+}
+
+# Chains of fields: 8 (in place), 10 (spilled), brackets, through a loop variable, before a
+# number index.
+deep := input.a.b.c.d.e.f.g.h
+
+deeper := input.a.b.c.d.e.f.g.h.i.j
+
+deep_bracket := input.a["b"].c["d"].e.f.g.h.i
+
+deep_loop := [v | some o in input.list; v := o.a.b.c.d.e.f.g.h.i]
+
+deep_index := input.list[0].a.b.c.d.e.f.g.h.i
+
+missing := input.a.b.c.d.e.f.g.h.x.y
+
+# A function's parameter named like a rule that a later rule reads: the rule, not the parameter.
+k(level) := level + 1
+
+level := 7
+
+uses_level := level * 10
+
+stale := [k(1), uses_level]
+"#;
+
+// OPA v1.20's answer (`opa_bindings`: `eval_document("r5.scopes", input)`).
+const SCOPES_INPUT: &str = r#"{"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": "ten"}, "k": 8}}}}}}}}, "xs": [0, 1, 2, 5], "list": [{"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}, {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 2}}}}}}}}}, {"a": 3}]}"#;
+const SCOPES_ANSWER: &str = r#"{"deep": {"i": {"j": "ten"}, "k": 8}, "deep_bracket": {"j": "ten"}, "deep_index": 1, "deep_loop": [1, 2], "deeper": "ten", "level": 7, "r": [2, 4, [2, 5]], "stale": [2, 70], "uses_level": 70}"#;
+
+#[test]
+fn nested_scopes_and_long_field_chains_match_opa() -> Result<()> {
+    let scopes_engine = || -> Result<Engine> {
+        let mut engine = Engine::new();
+        engine.set_strict_builtin_errors(true);
+        engine.add_policy("scopes.rego".to_string(), SCOPES.to_string())?;
+        engine.set_input(Value::from_json_str(SCOPES_INPUT)?);
+        Ok(engine)
+    };
+    let expected: serde_json::Value = serde_json::from_str(SCOPES_ANSWER)?;
+    // Twice on one engine (the kept scope stacks are reused), then each rule on a fresh one.
+    let mut reused = scopes_engine()?;
+    for _ in 0..2 {
+        let results = reused.eval_query("data.r5.scopes".to_string(), false)?;
+        assert_eq!(json(&results.result[0].expressions[0].value)?, expected);
+    }
+    for rule in [
+        "r",
+        "deep",
+        "deeper",
+        "deep_bracket",
+        "deep_loop",
+        "deep_index",
+        "missing",
+        "stale",
+    ] {
+        let got = scopes_engine()?.eval_rule(format!("data.r5.scopes.{rule}"))?;
+        match expected.get(rule) {
+            Some(want) => assert_eq!(&json(&got)?, want, "rule {rule}"),
+            None => assert_eq!(got, Value::Undefined, "rule {rule}"),
+        }
+    }
     Ok(())
 }
