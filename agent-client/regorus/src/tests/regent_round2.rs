@@ -8,11 +8,11 @@ use crate::*;
 use anyhow::Result;
 
 fn engine(policies: &[&str], data: &str) -> Result<Engine> {
-    let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(true);
-    for (i, policy) in policies.iter().enumerate() {
-        engine.add_policy(format!("p{i}.rego"), (*policy).to_string())?;
-    }
+    let modules: Vec<(String, &str)> = (0..)
+        .zip(policies)
+        .map(|(i, policy)| (format!("p{i}.rego"), *policy))
+        .collect();
+    let mut engine = super::strict_engine(&modules)?;
     engine.add_data(Value::from_json_str(data)?)?;
     Ok(engine)
 }

@@ -51,13 +51,16 @@ noisy_twice := [lib.noisy(1), lib.noisy(1)]
 const DATA: &str = r#"{"cfg": {"base": 5}}"#;
 
 fn new_engine(extra: &[&str]) -> Result<Engine> {
-    let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(true);
-    engine.add_policy("lib.rego".to_string(), LIB.to_string())?;
-    engine.add_policy("p.rego".to_string(), POLICY.to_string())?;
-    for (i, policy) in extra.iter().enumerate() {
-        engine.add_policy(format!("extra{i}.rego"), (*policy).to_string())?;
-    }
+    let mut modules = vec![
+        ("lib.rego".to_string(), LIB),
+        ("p.rego".to_string(), POLICY),
+    ];
+    modules.extend(
+        (0..)
+            .zip(extra)
+            .map(|(i, policy)| (format!("extra{i}.rego"), *policy)),
+    );
+    let mut engine = super::strict_engine(&modules)?;
     engine.add_data(Value::from_json_str(DATA)?)?;
     Ok(engine)
 }

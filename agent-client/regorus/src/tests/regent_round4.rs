@@ -55,11 +55,7 @@ fn set_of(json: &str) -> Result<Value> {
 }
 
 fn engine() -> Result<Engine> {
-    let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(true);
-    engine.add_policy("first.rego".to_string(), FIRST.to_string())?;
-    engine.add_policy("second.rego".to_string(), SECOND.to_string())?;
-    Ok(engine)
+    super::strict_engine(&[("first.rego", FIRST), ("second.rego", SECOND)])
 }
 
 #[test]
@@ -314,10 +310,7 @@ fn as_json(value: &Value) -> Result<serde_json::Value> {
 
 #[test]
 fn planned_lookups_answer_as_opa() -> Result<()> {
-    let mut template = Engine::new();
-    template.set_strict_builtin_errors(true);
-    template.add_policy("lib.rego".to_string(), PLAN_LIB.to_string())?;
-    template.add_policy("p.rego".to_string(), PLAN_POLICY.to_string())?;
+    let mut template = super::strict_engine(&[("lib.rego", PLAN_LIB), ("p.rego", PLAN_POLICY)])?;
     template.add_data(Value::from_json_str(r#"{"cfg": {"limit": 7}}"#)?)?;
     let inputs = [
         r#"{"user": {"role": "dev", "name": "ann"}, "flag": true}"#,
@@ -366,9 +359,7 @@ after := [base, base, under_with, base, b]
 
 #[test]
 fn slot_values_are_per_evaluation_and_set_aside_under_with() -> Result<()> {
-    let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(true);
-    engine.add_policy("s.rego".to_string(), SLOT_POLICY.to_string())?;
+    let mut engine = super::strict_engine(&[("s.rego", SLOT_POLICY)])?;
     // OPA v1.20's answers; the same engine evaluates both inputs in turn, twice.
     let expected = [
         (1, "[2, 2, [20, 40, 2], 2, [2, 2, 2, 3]]"),

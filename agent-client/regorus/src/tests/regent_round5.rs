@@ -80,11 +80,7 @@ const CASES: [(&str, &str); 2] = [
 ];
 
 fn engine() -> Result<Engine> {
-    let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(true);
-    engine.add_policy("first.rego".to_string(), FIRST.to_string())?;
-    engine.add_policy("second.rego".to_string(), SECOND.to_string())?;
-    Ok(engine)
+    super::strict_engine(&[("first.rego", FIRST), ("second.rego", SECOND)])
 }
 
 fn json(value: &Value) -> Result<serde_json::Value> {
@@ -197,9 +193,7 @@ const SCOPES_ANSWER: &str = r#"{"deep": {"i": {"j": "ten"}, "k": 8}, "deep_brack
 #[test]
 fn nested_scopes_and_long_field_chains_match_opa() -> Result<()> {
     let scopes_engine = || -> Result<Engine> {
-        let mut engine = Engine::new();
-        engine.set_strict_builtin_errors(true);
-        engine.add_policy("scopes.rego".to_string(), SCOPES.to_string())?;
+        let mut engine = super::strict_engine(&[("scopes.rego", SCOPES)])?;
         engine.set_input(Value::from_json_str(SCOPES_INPUT)?);
         Ok(engine)
     };
