@@ -424,6 +424,10 @@ impl ModuleLookup {
             lookup.max_package_len = lookup.max_package_len.max(package_len);
             lookup.gathering_module = index;
             let package_path = Parser::get_path_ref_components(&module.package.refr).ok();
+            let package_values = lookup
+                .by_module
+                .get(&Self::module_key(module))
+                .and_then(|info| info.package_values.clone());
             for rule in &module.policy {
                 if package_path.as_deref().is_some_and(|package_path| {
                     crate::interpreter::Interpreter::rule_context_path_builds(package_path, rule)
@@ -433,12 +437,8 @@ impl ModuleLookup {
                         .insert((Self::module_key(module), Self::rule_key(rule)));
                 }
                 lookup.by_rule.entry(Self::rule_key(rule)).or_insert(index);
-                if let Some(package) = lookup
-                    .by_module
-                    .get(&Self::module_key(module))
-                    .and_then(|info| info.package_values.clone())
-                {
-                    lookup.record_rule_refs(module, &package, rule, &mut interned);
+                if let Some(package) = &package_values {
+                    lookup.record_rule_refs(module, package, rule, &mut interned);
                 }
                 lookup.gather_calls_in_rule(rule);
             }

@@ -662,10 +662,10 @@ impl Interpreter {
         Ok(Value::Undefined)
     }
 
-    /// Regent patch: set the caller's scope stack aside for a rule or function being entered and
-    /// give it an empty one that keeps the capacity of an earlier stack (`scope_stacks`); upstream
-    /// left a new `Vec`, which allocated on the callee's first scope. Returns the caller's stack for
-    /// `leave_scopes`.
+    /// Regent patch: set the caller's scope stack aside for a rule, function or default being
+    /// evaluated (every place the interpreter gives a callee an empty stack) and give it an empty
+    /// one that keeps the capacity of an earlier stack (`scope_stacks`); upstream left a new `Vec`,
+    /// which allocated on the callee's first scope. Returns the caller's stack for `leave_scopes`.
     fn enter_scopes(&mut self) -> Vec<Scope> {
         let empty = self.scope_stacks.pop().unwrap_or_default();
         core::mem::replace(&mut self.scopes, empty)
@@ -3299,7 +3299,7 @@ impl Interpreter {
         if results.is_empty() {
             // Back up local variables of current function and empty
             // the local variables of callee function.
-            let scopes = core::mem::take(&mut self.scopes);
+            let scopes = self.enter_scopes();
             if errors.is_empty() {
                 // Check if any default rules can be evaluated.
                 // TODO: with mod
@@ -3330,7 +3330,7 @@ impl Interpreter {
                     }
                 }
             }
-            self.scopes = scopes;
+            self.leave_scopes(scopes);
         }
 
         if let Some(with_functions) = with_functions_saved {
@@ -4567,7 +4567,7 @@ impl Interpreter {
                 return Ok(());
             }
 
-            let scopes = core::mem::take(&mut self.scopes);
+            let scopes = self.enter_scopes();
 
             let module = self.current_module()?;
             let mut path = get_rule_path_components(&module.package.refr)?;
@@ -4612,7 +4612,7 @@ impl Interpreter {
                 }
             };
 
-            self.scopes = scopes;
+            self.leave_scopes(scopes);
             self.processed.insert(rule_key(rule));
         }
 
