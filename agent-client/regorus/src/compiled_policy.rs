@@ -237,6 +237,9 @@ pub(crate) struct ModuleLookup {
     /// Address of a rule head's ref (and, for a `p[k]` head, of `p`) -> its static paths, when
     /// the ref is a plain `a.b.c` chain and its module's package is one (see `RuleRefPaths`).
     rule_refs: crate::PathMap<usize, RuleRefPaths>,
+    /// Every value and set rule of the modules has a static path (`rule_refs`, not `p[k]`) and
+    /// none of these paths is a proper prefix of another: see `rule_paths_exact`.
+    rule_paths_exact: bool,
 }
 
 /// Regent patch: the paths of a rule head's ref computed once per policy — what
@@ -443,7 +446,46 @@ impl ModuleLookup {
                 lookup.gather_calls_in_rule(rule);
             }
         }
+        lookup.rule_paths_exact = lookup.find_rule_paths_exact(modules);
         lookup
+    }
+
+    /// Regent patch: whether `rule_paths_exact` holds for `modules` (their `rule_refs` recorded).
+    fn find_rule_paths_exact(&self, modules: &[Ref<Module>]) -> bool {
+        let mut paths: Vec<&[Value]> = Vec::new();
+        for module in modules {
+            for rule in &module.policy {
+                let refr = match rule.as_ref() {
+                    Rule::Spec {
+                        head: RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. },
+                        ..
+                    } => refr,
+                    _ => continue,
+                };
+                if matches!(refr.as_ref(), Expr::RefBrack { .. }) {
+                    return false;
+                }
+                match self.rule_ref_in(module, refr) {
+                    Some(paths_of_rule) => paths.push(&paths_of_rule.full),
+                    None => return false,
+                }
+            }
+        }
+        // Sorted, a path that is a proper prefix of others comes right before one of them.
+        paths.sort_unstable();
+        paths.dedup();
+        !paths
+            .windows(2)
+            .any(|pair| matches!(pair, [a, b] if b.starts_with(a)))
+    }
+
+    /// Regent patch: every value and set rule of the policy has a static path and none of them
+    /// is a proper prefix of another (`data.a.b` and `data.a.b.c` are not both rules). The
+    /// rule values recorded during an evaluation (`Interpreter::check_rule_path`) then only
+    /// ever hold such paths, so the conflict check's scan for a recorded path that is a prefix of
+    /// the new one can only find the new path itself.
+    pub(crate) const fn rule_paths_exact(&self) -> bool {
+        self.rule_paths_exact
     }
 
     /// Regent patch: `rule_refs` for the head of `rule` (a value or set rule; functions and

@@ -33,7 +33,7 @@ use crate::{Expression, Extension, Location, QueryResult, QueryResults};
 use crate::query::traversal::traverse;
 
 use crate::Rc;
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::{btree_map, BTreeMap, BTreeSet};
 use anyhow::{anyhow, bail, Result};
 use core::ops::Bound::*;
 
@@ -86,6 +86,17 @@ type SlotValues = PathMap<usize, Value>;
 enum FunctionModifier {
     Function(String),
     Value(Value),
+}
+
+/// Regent patch: what [`Interpreter::eval_rule_guard`] found for a rule definition.
+#[derive(Debug, Clone, Copy)]
+enum RuleGuard {
+    /// No guard: the body runs as it is.
+    None,
+    /// The body's first statement failed: the definition is undefined.
+    Failed,
+    /// The body's first statement succeeded: the body runs from its second statement.
+    Passed,
 }
 
 /// How [`Interpreter::update_data`] merges a rule's value into the data document.
@@ -2387,6 +2398,12 @@ impl Interpreter {
     }
 
     fn eval_query(&mut self, query: &Ref<Query>) -> Result<bool> {
+        self.eval_query_from(query, false)
+    }
+
+    /// Regent patch: `eval_query`, whose first scheduled statement has already been evaluated
+    /// and succeeded when `first_done` (a rule guard, see `eval_rule_guard`).
+    fn eval_query_from(&mut self, query: &Ref<Query>, first_done: bool) -> Result<bool> {
         self.check_execution_time()?;
         // Execute the query in a new scope
         self.scopes.push(Scope::new());
@@ -2465,7 +2482,12 @@ impl Interpreter {
             None => query.stmts.iter().collect(),
         };
 
-        let r = self.eval_stmts(&ordered_stmts);
+        let stmts = if first_done {
+            ordered_stmts.get(1..).unwrap_or(&[])
+        } else {
+            &ordered_stmts[..]
+        };
+        let r = self.eval_stmts(stmts);
         self.scopes.pop();
         r
     }
@@ -3218,7 +3240,7 @@ impl Interpreter {
             };
 
             let prev_module = self.set_current_module(fcn_module.clone())?;
-            let value = match self.eval_rule_bodies(ctx, span, bodies) {
+            let value = match self.eval_rule_bodies(ctx, span, bodies, false) {
                 Ok(v) => v,
                 Err(e) => {
                     // If the rule produces an error, save the error. Restore
@@ -4225,6 +4247,7 @@ impl Interpreter {
         ctx: Context,
         span: &Span,
         bodies: &[RuleBody],
+        first_done: bool,
     ) -> Result<Value> {
         self.check_execution_time()?;
         let n_scopes = self.scopes.len();
@@ -4240,7 +4263,7 @@ impl Interpreter {
             self.contexts.push(ctx);
             match bodies.first() {
                 None => self.eval_output_expr(),
-                Some(body) => self.eval_query(&body.query),
+                Some(body) => self.eval_query_from(&body.query, first_done),
             }
         } else {
             let mut result = Ok(true);
@@ -4702,9 +4725,28 @@ impl Interpreter {
         path: &Rc<[Value]>,
         value: &Value,
         is_set: bool,
+        is_static: bool,
     ) -> Result<()> {
         let shared = path;
         let path: &[Value] = path;
+        // Regent patch: with exact rule paths, the scan below can only find `path` itself (see
+        // `ModuleLookup::rule_paths_exact`): one search of the map instead of a range scan and an
+        // insertion. `is_static` says `path` is the static path of the rule's ref, one of those.
+        if is_static && self.compiled_policy.module_lookup.rule_paths_exact() {
+            match self.rule_values.entry(shared.clone()) {
+                btree_map::Entry::Occupied(mut recorded) => {
+                    let (v, r) = recorded.get();
+                    if !(is_set || v == value) {
+                        return Err(Self::rule_conflict(refr, r));
+                    }
+                    *recorded.get_mut() = (value.clone(), refr.clone());
+                }
+                btree_map::Entry::Vacant(slot) => {
+                    slot.insert((value.clone(), refr.clone()));
+                }
+            }
+            return Ok(());
+        }
         // Regent patch: the range is bounded by the borrowed path (upstream copied it).
         let range = self
             .rule_values
@@ -4725,22 +4767,118 @@ impl Interpreter {
         }
 
         if let Some((_, r)) = conflict {
-            bail!(refr.span().error(&format!(
-                "rule conflicts with rule at {}:{}:{}",
-                r.span()
-                    .source
-                    .file()
-                    .replace('%', "%25")
-                    .replace('\n', "%0A")
-                    .replace('\r', "%0D"),
-                r.span().line,
-                r.span().col
-            )));
+            return Err(Self::rule_conflict(refr, r));
         }
         self.rule_values
             .insert(shared.clone(), (value.clone(), refr.clone()));
 
         Ok(())
+    }
+
+    /// The error of a rule at `refr` whose value conflicts with the rule at `other`.
+    fn rule_conflict(refr: &ExprRef, other: &ExprRef) -> anyhow::Error {
+        refr.span().error(&format!(
+            "rule conflicts with rule at {}:{}:{}",
+            other
+                .span()
+                .source
+                .file()
+                .replace('%', "%25")
+                .replace('\n', "%0A")
+                .replace('\r', "%0D"),
+            other.span().line,
+            other.span().col
+        ))
+    }
+
+    /// Regent patch: a simple form of OPA's rule indexing. When a rule definition has one body
+    /// whose first scheduled statement is an expression (or a negated one) that binds no variable,
+    /// hoists no loop and has no `with`, that statement is evaluated here, before the definition's
+    /// context, query scope and statement order are built: if it fails, the body would fail on its
+    /// first statement, so the definition is undefined and its body is not entered
+    /// (`RuleGuard::Failed`); if it succeeds, the body runs from its second statement
+    /// (`RuleGuard::Passed`), so no statement is evaluated twice. Such a statement's value depends
+    /// only on `input`, `data` and the rules it names — no local variable exists before a body's
+    /// first statement — so evaluating it outside the body gives the same value, the same rules
+    /// evaluated in the same order, and the same errors. Off while tracing (the trace shows each
+    /// statement of a body) and while collecting coverage.
+    fn eval_rule_guard(&mut self, bodies: &[RuleBody]) -> Result<RuleGuard> {
+        if self.traces.is_some() {
+            return Ok(RuleGuard::None);
+        }
+        #[cfg(feature = "coverage")]
+        if self.enable_coverage {
+            return Ok(RuleGuard::None);
+        }
+        let [body] = bodies else {
+            return Ok(RuleGuard::None);
+        };
+        let query = &body.query;
+        let first = match self.compiled_policy.schedule.as_ref() {
+            Some(schedule) => match schedule
+                .queries
+                .get_checked(self.current_module_index, query.qidx)
+            {
+                Ok(Some(s)) if s.order.len() == query.stmts.len() => s
+                    .order
+                    .first()
+                    .and_then(|idx| query.stmts.get(usize::from(*idx))),
+                // eval_query reports a missing or invalid schedule.
+                _ => return Ok(RuleGuard::None),
+            },
+            None => query.stmts.first(),
+        };
+        let Some(stmt) = first else {
+            return Ok(RuleGuard::None);
+        };
+        if !stmt.with_mods.is_empty() {
+            return Ok(RuleGuard::None);
+        }
+        let (expr, negated) = match &stmt.literal {
+            Literal::Expr { expr, .. } => (expr, false),
+            Literal::NotExpr { expr, .. } => (expr, true),
+            _ => return Ok(RuleGuard::None),
+        };
+        if matches!(expr.as_ref(), Expr::AssignExpr { .. })
+            || (matches!(expr.as_ref(), Expr::Call { .. }) && self.extra_arg(expr).is_some())
+        {
+            return Ok(RuleGuard::None);
+        }
+        match self
+            .loop_hoisting_table(self.current_module_index)
+            .get_statement_loops(self.current_module_index, stmt.sidx)
+        {
+            Ok(Some(loops)) if loops.is_empty() => {}
+            // eval_stmts runs the loops (or reports the missing table).
+            _ => return Ok(RuleGuard::None),
+        }
+        // What eval_stmts and eval_stmt_impl do for this statement, in its own scope.
+        self.memory_check()?;
+        self.check_execution_time()?;
+        self.scopes.push(Scope::new());
+        let value = match expr.as_ref() {
+            Expr::Call {
+                span: call_span,
+                fcn,
+                params,
+                ..
+            } => self.eval_call(call_span, expr, fcn, params, None, !negated),
+            _ => self.eval_expr(expr),
+        };
+        self.scopes.pop();
+        let value = value?;
+        let passed = if negated {
+            matches!(value, Value::Bool(false) | Value::Undefined)
+        } else if let Value::Bool(b) = value {
+            b
+        } else {
+            value != Value::Undefined
+        };
+        Ok(if passed {
+            RuleGuard::Passed
+        } else {
+            RuleGuard::Failed
+        })
     }
 
     fn eval_rule_impl(&mut self, module: &Ref<Module>, rule: &Ref<Rule>) -> Result<()> {
@@ -4753,11 +4891,26 @@ impl Interpreter {
             } => {
                 match rule_head {
                     RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } => {
-                        let ctx = self.rule_context(module, rule, rule_head)?;
-                        let is_set = ctx.is_set;
-                        let is_object = ctx.key_expr.is_some() && !is_set;
-
-                        let value = self.eval_rule_bodies(ctx, span, rule_body)?;
+                        // Regent patch: a guard that fails leaves the definition undefined
+                        // without entering its body (see `eval_rule_guard`).
+                        let guard = self.eval_rule_guard(rule_body)?;
+                        let is_set = matches!(rule_head, RuleHead::Set { .. });
+                        let is_object = !is_set && matches!(refr.as_ref(), Expr::RefBrack { .. });
+                        let value = match guard {
+                            RuleGuard::Failed => {
+                                self.check_execution_time()?;
+                                Value::Undefined
+                            }
+                            RuleGuard::Passed | RuleGuard::None => {
+                                let ctx = self.rule_context(module, rule, rule_head)?;
+                                self.eval_rule_bodies(
+                                    ctx,
+                                    span,
+                                    rule_body,
+                                    matches!(guard, RuleGuard::Passed),
+                                )?
+                            }
+                        };
                         // Regent patch: the package's components come from the module lookup
                         // when the package is a plain dotted ref (what eval_rule_ref returns
                         // for it, without a String allocation per component), as a shared
@@ -4787,20 +4940,27 @@ impl Interpreter {
                         if value != Value::Undefined {
                             for (path, value_in_map) in value.as_object()? {
                                 let path = path.as_array()?;
-                                let full_path: Rc<[Value]> = match &static_paths {
-                                    Some((comps, full)) if path.iter().eq(comps.iter()) => {
-                                        full.clone()
-                                    }
-                                    _ => {
-                                        let mut full_path = Vec::with_capacity(
-                                            package_components.len().saturating_add(path.len()),
-                                        );
-                                        full_path.extend_from_slice(&package_components);
-                                        full_path.extend(path.iter().cloned());
-                                        full_path.into()
-                                    }
-                                };
-                                self.check_rule_path(refr, &full_path, value_in_map, is_set)?;
+                                let (full_path, is_static): (Rc<[Value]>, bool) =
+                                    match &static_paths {
+                                        Some((comps, full)) if path.iter().eq(comps.iter()) => {
+                                            (full.clone(), true)
+                                        }
+                                        _ => {
+                                            let mut full_path = Vec::with_capacity(
+                                                package_components.len().saturating_add(path.len()),
+                                            );
+                                            full_path.extend_from_slice(&package_components);
+                                            full_path.extend(path.iter().cloned());
+                                            (full_path.into(), false)
+                                        }
+                                    };
+                                self.check_rule_path(
+                                    refr,
+                                    &full_path,
+                                    value_in_map,
+                                    is_set,
+                                    is_static,
+                                )?;
                                 self.update_rule_value(
                                     span,
                                     &full_path,
@@ -4864,7 +5024,7 @@ impl Interpreter {
                                 ..Context::default()
                             };
 
-                            let value = self.eval_rule_bodies(ctx, span, rule_body)?;
+                            let value = self.eval_rule_bodies(ctx, span, rule_body, false)?;
                             self.update_data(
                                 refr.span(),
                                 refr,

@@ -7,6 +7,7 @@ mod regent_round2;
 mod regent_round3;
 mod regent_round4;
 mod regent_round5;
+mod regent_round6;
 mod scheduler;
 
 /// Regent patch tests: an engine with strict built-in errors and the given modules (file name,
