@@ -88,3 +88,49 @@ fn a_tampered_disk_copy_is_refused_and_the_agent_denies() {
     assert!(agent.decide(&action("swap-bot", "echo")).allow);
     assert!(agent.not_ready().is_empty());
 }
+
+#[test]
+fn several_personas_restart_from_their_disk_copies_together() {
+    // Agent::new loads the copies on several threads (one per core); each persona must end up with its own
+    // bundle, and a refused copy must not affect the others.
+    let key = key("k1");
+    let state = tempfile::tempdir().unwrap();
+    let names = ["a-bot", "b-bot", "c-bot", "d-bot", "e-bot"];
+    {
+        let agent = Agent::new(config(state.path(), &[&key], &names)).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let sequence = 10 + i as u64;
+            agent
+                .activate(
+                    name,
+                    &marker_bundle(name, sequence, &format!("m-{i}"), &key),
+                )
+                .unwrap();
+        }
+    }
+    let attacker = common::key("k1");
+    std::fs::write(
+        state.path().join("c-bot/bundle.tar.gz"),
+        marker_bundle("c-bot", 99, "evil", &attacker),
+    )
+    .unwrap();
+
+    let agent = Agent::new(config(state.path(), &[&key], &names)).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let decision = agent.decide(&action(name, "echo"));
+        if *name == "c-bot" {
+            assert!(!decision.allow, "{name}");
+            assert_eq!(decision.reasons[0].code, reason_code::NO_POLICY);
+        } else {
+            assert!(decision.allow, "{name}: {:?}", decision.reasons);
+            let expected = format!("{name}-{}", 10 + i);
+            assert_eq!(decision.revision.as_deref(), Some(expected.as_str()));
+        }
+    }
+    let not_ready: Vec<String> = agent
+        .not_ready()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(not_ready, ["c-bot"]);
+}
