@@ -106,17 +106,17 @@ fn guards_engine(input: &str) -> Result<Engine> {
     Ok(engine)
 }
 
+/// The package `r6.guards` for `input`, evaluated as a query on a fresh engine.
+fn guards_package(input: &str, tracing: bool) -> Result<serde_json::Value> {
+    let results = guards_engine(input)?.eval_query("data.r6.guards".to_string(), tracing)?;
+    json(&results.result[0].expressions[0].value)
+}
+
 #[test]
 fn guarded_rules_match_opa_whole_package_and_rule_by_rule() -> Result<()> {
     for (input, expected) in GUARD_CASES {
         let expected: serde_json::Value = serde_json::from_str(expected)?;
-        let mut engine = guards_engine(input)?;
-        let results = engine.eval_query("data.r6.guards".to_string(), false)?;
-        assert_eq!(
-            json(&results.result[0].expressions[0].value)?,
-            expected,
-            "input {input}"
-        );
+        assert_eq!(guards_package(input, false)?, expected, "input {input}");
         // Each rule alone on a fresh engine, so that its guard evaluates the rules it names.
         for rule in [
             "on", "off", "a", "b", "c", "d", "e", "f", "g", "h", "only", "level",
@@ -128,10 +128,8 @@ fn guarded_rules_match_opa_whole_package_and_rule_by_rule() -> Result<()> {
             }
         }
         // Tracing turns the guards off: the same answer.
-        let mut traced = guards_engine(input)?;
-        let traced_results = traced.eval_query("data.r6.guards".to_string(), true)?;
         assert_eq!(
-            json(&traced_results.result[0].expressions[0].value)?,
+            guards_package(input, true)?,
             expected,
             "traced, input {input}"
         );
