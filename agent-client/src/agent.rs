@@ -277,7 +277,14 @@ impl Agent {
         };
         std::thread::scope(|scope| {
             for _ in 1..workers {
-                scope.spawn(work);
+                // A thread that cannot be created (a process or cgroup limit) leaves its share to the others.
+                if let Err(e) = std::thread::Builder::new()
+                    .name("regent-load".into())
+                    .spawn_scoped(scope, work)
+                {
+                    tracing::warn!(error = %e, "cannot start a thread to load disk copies; loading them with fewer");
+                    break;
+                }
             }
             work();
         });
