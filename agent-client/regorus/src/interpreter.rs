@@ -4205,21 +4205,13 @@ impl Interpreter {
         Parser::get_path_ref_components_into(refr, &mut path).is_ok()
     }
 
-    /// Regent patch: `make_rule_context(head).0` for `rule` of `module`. The path it also builds
-    /// (package and head components) is not used by the rule's evaluation; it is only checked.
-    /// `ModuleLookup` has checked it once for the policy's rules, so for those only the context is
-    /// built; any other rule is checked here, as upstream did, with the same error.
-    fn rule_context(
-        &self,
-        module: &Ref<Module>,
-        rule: &Ref<Rule>,
-        head: &RuleHead,
-    ) -> Result<Context> {
-        if self
-            .compiled_policy
-            .module_lookup
-            .context_path_checked(module, rule)
-        {
+    /// Regent patch: `make_rule_context(head).0` for a rule. The path it also builds (package and
+    /// head components) is not used by the rule's evaluation; it is only checked. `ModuleLookup`
+    /// has checked it once for the policy's rules (`checked`: `context_path_checked` of the rule
+    /// and its module), so for those only the context is built; any other rule is checked here,
+    /// as upstream did, with the same error.
+    fn rule_context(&self, checked: bool, head: &RuleHead) -> Result<Context> {
+        if checked {
             return Ok(Self::head_context(head)?.0);
         }
         Ok(self.make_rule_context(head)?.0)
@@ -4892,8 +4884,19 @@ impl Interpreter {
                 match rule_head {
                     RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } => {
                         // Regent patch: a guard that fails leaves the definition undefined
-                        // without entering its body (see `eval_rule_guard`).
-                        let guard = self.eval_rule_guard(rule_body)?;
+                        // without entering its body (see `eval_rule_guard`). Only for a rule
+                        // whose context is known to build, so that `rule_context` would report
+                        // any other's error first, as before (defensive: a head whose path does
+                        // not build already fails when the policy is prepared).
+                        let context_checked = self
+                            .compiled_policy
+                            .module_lookup
+                            .context_path_checked(module, rule);
+                        let guard = if context_checked {
+                            self.eval_rule_guard(rule_body)?
+                        } else {
+                            RuleGuard::None
+                        };
                         let is_set = matches!(rule_head, RuleHead::Set { .. });
                         let is_object = !is_set && matches!(refr.as_ref(), Expr::RefBrack { .. });
                         let value = match guard {
@@ -4902,7 +4905,7 @@ impl Interpreter {
                                 Value::Undefined
                             }
                             RuleGuard::Passed | RuleGuard::None => {
-                                let ctx = self.rule_context(module, rule, rule_head)?;
+                                let ctx = self.rule_context(context_checked, rule_head)?;
                                 self.eval_rule_bodies(
                                     ctx,
                                     span,
