@@ -257,18 +257,13 @@ impl Agent {
     }
 
     /// Loads every persona's last-known-good copy (read, verify, compile, warm), on as many threads as
-    /// there are cores and personas: the personas are independent, and this is most of a cold start.
+    /// there are cores and personas (the calling thread is one of them, and the only one for one persona
+    /// or one core): the personas are independent, and this is most of a cold start.
     fn load_disk_copies(&self) {
         let personas = &self.inner.personas;
         let workers = std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
             .min(personas.len());
-        if workers <= 1 {
-            for rt in personas {
-                self.load_disk_copy(rt);
-            }
-            return;
-        }
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = || {
             while let Some(rt) = personas.get(next.fetch_add(1, Ordering::Relaxed)) {

@@ -462,9 +462,7 @@ impl ModuleLookup {
                     } => refr,
                     _ => continue,
                 };
-                if matches!(refr.as_ref(), Expr::RefBrack { .. }) {
-                    return false;
-                }
+                // A `p[k]` head has no recorded path (its key is computed per definition).
                 match self.rule_ref_in(module, refr) {
                     Some(paths_of_rule) => paths.push(&paths_of_rule.full),
                     None => return false,
